@@ -1,0 +1,405 @@
+"""Scenario files: base + per-scenario YAML, validated into frozen pydantic models.
+
+``load_scenario(path)`` reads a scenario file, merges it over its base file (configs/base.yaml
+unless the file names another ``base``), applies ``--set``-style overrides and validates. Every
+problem is raised as :class:`ScenarioError` naming the file, the field path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
+from pipeline.distributions import (
+    BernoulliSpec,
+    CategoricalSpec,
+    DiscreteSpec,
+    FixedSpec,
+    InputSpec,
+    marginal,
+)
+
+SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+DEFAULT_BASE = Path("..") / "base.yaml"
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override is invalid; the message names file, field and what is allowed."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source, self.field, self.problem = source, field, problem
+        where = f"{source}: {field}: " if field else f"{source}: "
+        super().__init__(where + problem)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Mechanisms(_Frozen):
+    """Switches for each mechanism of the negotiation model (all on by default)."""
+
+    reopening: bool = True
+    """The US may force talks before the regular successor negotiation."""
+    package_deal: bool = True
+    """A package deal may meet part of the US demand outside the SMA."""
+    troop_lever: bool = True
+    """The US may threaten troop-posture changes when talks stall."""
+    administration_change: bool = True
+    """US demand intensity changes with the administration in January 2029."""
+    deadline: bool = True
+    """After the negotiation length both sides table final offers."""
+    lapse_furlough: bool = True
+    """A lapse can lead to a furlough of Korean USFK workers."""
+
+
+class ModelConfig(_Frozen):
+    """Non-random settings of the negotiation model."""
+
+    calendar_base_year: int = Field(default=2026, ge=1991, le=2100)
+    """First calendar year of the contribution path; model month 0 is its January."""
+    horizon_year: int = Field(default=2031, ge=1991, le=2100)
+    """Last calendar year simulated."""
+    agreement_expiry_year: int = Field(default=2030, ge=1991, le=2100)
+    """Last year covered by the agreement in force (the 12th SMA runs 2026-2030)."""
+    administration_change_date: date | None = date(2029, 1, 20)
+    """Inauguration of the next US administration (None: no change within the horizon)."""
+    escalation_cap_pct: float = Field(default=5.0, ge=0, le=100)
+    """Cap on CPI-linked escalation, for the agreement in force and CPI-linked new deals [%]."""
+    cpi_lag_years: int = Field(default=2, ge=0, le=5)
+    """CPI-linked escalation in year y uses CPI of year y - lag (the 12th SMA uses 2)."""
+    furlough_after_lapse_months: float = Field(default=3.0, ge=0, le=24)
+    """Months of lapse before furloughs can start (2020: lapse from January, furlough 1 April)."""
+    mechanisms: Mechanisms = Mechanisms()
+
+    @model_validator(mode="after")
+    def _years(self) -> ModelConfig:
+        if not self.calendar_base_year <= self.horizon_year <= self.calendar_base_year + 20:
+            raise ValueError("horizon_year must be within 20 years after calendar_base_year")
+        if self.agreement_expiry_year < self.calendar_base_year - 1:
+            raise ValueError("agreement_expiry_year must not be before calendar_base_year - 1")
+        return self
+
+
+class SimulationConfig(_Frozen):
+    """How many trials, in which chunks, with which sampler and seed."""
+
+    n_trials: int = Field(default=200_000, ge=1, le=10**10)
+    chunk_size: int = Field(default=65_536, ge=1, le=10**8)
+    sampler: Literal["mc", "lhs", "sobol"] = "mc"
+    seed: int | None = Field(default=None, ge=0, lt=2**128)
+
+
+class RankCorrelation(_Frozen):
+    """Spearman rank correlations between named inputs (Gaussian copula)."""
+
+    inputs: list[str] = Field(min_length=2)
+    matrix: list[list[float]]
+
+    @field_validator("inputs")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in INPUT_BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown input(s) {unknown}; allowed: {', '.join(INPUT_NAMES)}")
+        if len(set(names)) != len(names):
+            raise ValueError("inputs must be distinct")
+        return names
+
+    @model_validator(mode="after")
+    def _matrix(self) -> RankCorrelation:
+        k = len(self.inputs)
+        m = np.asarray(self.matrix, dtype=np.float64) if self.matrix else np.zeros((0, 0))
+        if m.shape != (k, k):
+            raise ValueError(f"matrix must be {k}x{k} to match inputs (got shape {m.shape})")
+        if not np.allclose(m, m.T, atol=1e-12):
+            raise ValueError("matrix must be symmetric")
+        if not np.allclose(np.diag(m), 1.0):
+            raise ValueError("matrix must have 1 on the diagonal")
+        if np.any(np.abs(m) > 1):
+            raise ValueError("correlations must lie in [-1, 1]")
+        if np.linalg.eigvalsh(m).min() < -1e-10:
+            raise ValueError(
+                "matrix is not positive semi-definite (no set of inputs can have these "
+                "correlations); lower the largest correlations"
+            )
+        return self
+
+
+class Scenario(_Frozen):
+    """A validated scenario: base settings merged with one scenario file's overrides."""
+
+    name: str = Field(pattern=SCENARIO_NAME_PATTERN)
+    description: str = ""
+    simulation: SimulationConfig = SimulationConfig()
+    model: ModelConfig = ModelConfig()
+    inputs: dict[str, InputSpec]
+    rank_correlation: RankCorrelation | None = None
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(inputs) - set(INPUT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown input(s) {unknown}; allowed: {', '.join(INPUT_NAMES)}")
+        missing = [n for n in INPUT_NAMES if n not in inputs]
+        if missing:
+            raise ValueError(f"missing input(s) {missing}; the base file must give every input")
+        for name, spec in inputs.items():
+            _check_support(name, spec)
+        return {n: inputs[n] for n in INPUT_NAMES}
+
+    def config_hash(self) -> str:
+        """sha256 of the normalized scenario (stable across key order and formatting)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _check_support(name: str, spec: Any) -> None:
+    """Reject specs whose values fall outside what the input can take."""
+    info = INPUT_BY_NAME[name]
+    if info.kind == "binary" and not isinstance(spec, BernoulliSpec | FixedSpec):
+        raise ValueError(f"{name}: a yes/no input takes dist 'bernoulli' or 'fixed' (0 or 1)")
+    if info.kind == "category":
+        if not isinstance(spec, CategoricalSpec):
+            raise ValueError(f"{name}: takes dist 'categorical' over {list(info.categories)}")
+        bad = [c for c in spec.categories if c not in info.categories]
+        if bad:
+            raise ValueError(f"{name}: unknown categories {bad}; allowed: {list(info.categories)}")
+        return
+    if info.kind == "integer" and not isinstance(spec, DiscreteSpec | FixedSpec):
+        raise ValueError(f"{name}: takes dist 'discrete' or 'fixed' with whole numbers")
+    dist = marginal(spec)
+    checks: list[tuple[str, float]] = []
+    if dist.kind in ("fixed", "uniform", "pert", "triangular", "beta", "discrete"):
+        checks = [("lowest value", dist.support[0]), ("highest value", dist.support[1])]
+    elif dist.scipy_dist is not None:
+        # Unbounded families: the central 98% must be allowed; the tails are clipped.
+        checks = [
+            ("1% quantile", float(dist.scipy_dist.ppf(0.01))),
+            ("99% quantile", float(dist.scipy_dist.ppf(0.99))),
+        ]
+    for what, value in checks:
+        if not info.low <= value <= info.high:
+            raise ValueError(
+                f"{name}: {what} is {value:.6g}, outside the allowed range "
+                f"[{info.low:g}, {info.high:g}] ({info.unit})"
+            )
+    if info.kind == "integer" and isinstance(spec, DiscreteSpec):
+        if any(v != math.floor(v) for v in spec.values):
+            raise ValueError(f"{name}: values must be whole numbers of {info.unit}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(shown, "", "file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(shown, "", "is a directory, not a scenario file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(shown, "", f"cannot be read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(shown, "", f"invalid YAML{where}: {problem}") from None
+    if data is None:
+        raise ScenarioError(shown, "", "file is empty; a scenario needs at least a 'name'")
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            shown, "", f"must be a mapping of keys to values, not {type(data).__name__}"
+        )
+    return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """Deep-merge override into base; an input's spec is replaced whole (it may change family)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if path != "inputs." and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, f"{path}{key}.")
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _has_path(data: Any, parts: list[str]) -> bool:
+    for part in parts:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``INPUT.FIELD=VALUE`` (or ``section.field=VALUE``); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
+        raise ScenarioError(
+            "--set", text, "expected INPUT.FIELD=VALUE, e.g. us_headline_ask_usd_bn.p95=12"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ScenarioError("--set", key, f"cannot read the value {raw!r}") from None
+    return key, value
+
+
+def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if parts[0] in INPUT_BY_NAME:
+            parts = ["inputs", *parts]
+        elif parts[0] not in Scenario.model_fields:
+            raise ScenarioError(
+                "--set",
+                key,
+                f"unknown input or setting '{parts[0]}'; inputs: {', '.join(INPUT_NAMES)}; "
+                f"settings: {', '.join(k for k in Scenario.model_fields if k != 'inputs')}",
+            )
+        target = data
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ScenarioError("--set", key, f"'{part}' is not a section")
+        leaf = parts[-1]
+        if parts[0] == "inputs" and len(parts) == 3 and leaf not in target:
+            spec = target
+            allowed = _spec_fields(spec.get("dist"))
+            if allowed and leaf not in allowed:
+                raise ScenarioError(
+                    "--set",
+                    key,
+                    f"input '{parts[1]}' (dist {spec.get('dist')}) has no field '{leaf}'; "
+                    f"allowed: {', '.join(allowed)}",
+                )
+            # Setting one side of a quantile pair replaces the matching side already given.
+        target[leaf] = value
+    return data
+
+
+def _spec_fields(dist: Any) -> list[str]:
+    for cls in InputSpec.__origin__.__args__:  # type: ignore[attr-defined]
+        if cls.model_fields["dist"].annotation.__args__[0] == dist:
+            return [f for f in cls.model_fields if f != "dist"]
+    return []
+
+
+def _format_error(
+    err: Any, raw_scenario: dict[str, Any], scenario_src: str, base_src: str
+) -> ScenarioError:
+    loc = [str(p) for p in err["loc"]]
+    # Drop the union tag pydantic inserts after an input name (inputs.x.pert.max -> inputs.x.max).
+    if len(loc) >= 3 and loc[0] == "inputs":
+        tag = loc[2]
+        if tag in {
+            "fixed",
+            "uniform",
+            "normal",
+            "lognormal",
+            "pert",
+            "triangular",
+            "beta",
+            "bernoulli",
+            "discrete",
+            "categorical",
+        }:
+            loc = loc[:2] + loc[3:]
+    field = ".".join(loc)
+    source = scenario_src if (not base_src or _has_path(raw_scenario, loc[:2])) else base_src
+    msg = err["msg"].removeprefix("Value error, ")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_at(loc[:-1])
+        msg = f"unknown key '{loc[-1]}'" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    elif kind == "union_tag_invalid":
+        msg = (
+            "unknown dist; allowed: fixed, uniform, normal, lognormal, pert, triangular, "
+            "beta, bernoulli, discrete, categorical"
+        )
+    elif kind == "union_tag_not_found":
+        msg = "missing 'dist' (one of fixed, uniform, normal, lognormal, pert, triangular, beta, bernoulli, discrete, categorical)"
+    elif kind in ("float_type", "int_type", "bool_type", "string_type") and "input" in err:
+        msg = f"{msg} (got {err['input']!r} of type {type(err['input']).__name__})"
+    elif kind == "finite_number":
+        msg = "must be a finite number (got NaN or infinity)"
+    return ScenarioError(source, field, msg)
+
+
+def _allowed_at(loc: list[str]) -> list[str]:
+    model: Any = Scenario
+    for i, part in enumerate(loc):
+        if model is Scenario and part == "inputs":
+            return []  # unknown input names are reported by the inputs validator
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        model = field.annotation
+        if model is not None and hasattr(model, "__args__"):
+            model = next((a for a in model.__args__ if hasattr(a, "model_fields")), None)
+        _ = i
+    return list(model.model_fields) if hasattr(model, "model_fields") else []
+
+
+def load_scenario(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    simulation: dict[str, Any] | None = None,
+) -> Scenario:
+    """Read, merge and validate a scenario file.
+
+    Parameters
+    ----------
+    path : the scenario YAML (its ``base`` key, default ``../base.yaml``, names the base file;
+        a file without ``base`` next to no base file is read alone).
+    overrides : ``{"us_headline_ask_usd_bn.p95": 12, "simulation.n_trials": 1000}``-style
+        values applied after merging.
+    simulation : run settings (n_trials, chunk_size, seed, sampler) that replace the file's.
+    """
+    path = Path(path)
+    shown = str(path)
+    raw = _read_yaml(path, shown)
+    base_ref = raw.pop("base", None)
+    base_src = ""
+    data = raw
+    if base_ref is not None or (path.parent / DEFAULT_BASE).resolve() != path.resolve():
+        base_path = path.parent / (base_ref if base_ref is not None else DEFAULT_BASE)
+        if base_ref is not None or base_path.exists():
+            base_src = str(base_path)
+            base_raw = _read_yaml(base_path, base_src)
+            base_raw.pop("base", None)
+            data = _merge(base_raw, raw)
+    if overrides:
+        data = _apply_overrides(data, overrides)
+    if simulation:
+        data = _merge(data, {"simulation": dict(simulation)})
+    data.setdefault("name", path.stem)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise _format_error(exc.errors()[0], raw, shown, base_src) from None
+
+
+def scenario_paths(config_dir: str | Path) -> list[Path]:
+    """The scenario files in ``config_dir/scenarios``, sorted by name."""
+    return sorted(Path(config_dir, "scenarios").glob("*.yaml"))

@@ -1,0 +1,405 @@
+"""Distribution specs as analysts state them, and their conversion to fast marginals.
+
+A spec is inert, validated data (a 90% interval, min/mode/max, a probability...). ``marginal(spec)``
+resolves it once into a :class:`Marginal`: an inverse CDF that maps uniforms in [0, 1) to values,
+plus the equivalent frozen ``scipy.stats`` distribution (used by tests and docs). No RNG here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import special, stats
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Quantile fields a spec may give, with their probability level.
+QUANTILE_LEVELS: dict[str, float] = {
+    "p01": 0.01,
+    "p05": 0.05,
+    "p10": 0.10,
+    "p25": 0.25,
+    "p50": 0.50,
+    "p75": 0.75,
+    "p90": 0.90,
+    "p95": 0.95,
+    "p99": 0.99,
+}
+
+#: Nodes of tabulated inverse CDFs (beta/PERT), clustered in the tails (Chebyshev spacing).
+_TABLE_NODES = 4097
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class FixedSpec(_Spec):
+    """A known value."""
+
+    dist: Literal["fixed"]
+    value: float
+
+
+class UniformSpec(_Spec):
+    """Every value in [low, high] equally likely."""
+
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _check(self) -> UniformSpec:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class _LocationScaleSpec(_Spec):
+    """Mean/sd or exactly two quantiles (p05/p95, p10/p90, ...), with optional truncation."""
+
+    mean: float | None = None
+    sd: float | None = Field(default=None, gt=0)
+    p01: float | None = None
+    p05: float | None = None
+    p10: float | None = None
+    p25: float | None = None
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    low: float | None = None
+    """Truncate below this value (the quantiles describe the distribution before truncation)."""
+    high: float | None = None
+    """Truncate above this value."""
+
+    def quantile_pair(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """((level, value), (level, value)) in increasing level, or None for mean/sd."""
+        given = [(lvl, getattr(self, k)) for k, lvl in QUANTILE_LEVELS.items()]
+        given = [(lvl, v) for lvl, v in given if v is not None]
+        return (given[0], given[1]) if given else None
+
+    @model_validator(mode="after")
+    def _check(self) -> _LocationScaleSpec:
+        named = [k for k in QUANTILE_LEVELS if getattr(self, k) is not None]
+        moments = [k for k in ("mean", "sd") if getattr(self, k) is not None]
+        if moments and named:
+            raise ValueError("give either mean and sd or two quantiles, not both")
+        if moments and len(moments) != 2:
+            raise ValueError("give both mean and sd")
+        if not moments and len(named) != 2:
+            raise ValueError(
+                "give mean and sd, or exactly two quantiles such as p05 and p95 "
+                f"(got {', '.join(named) or 'none'})"
+            )
+        if len(named) == 2:
+            lo_key, hi_key = named
+            if not getattr(self, lo_key) < getattr(self, hi_key):
+                raise ValueError(
+                    f"{lo_key} ({getattr(self, lo_key)}) must be below {hi_key} "
+                    f"({getattr(self, hi_key)})"
+                )
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"truncation low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class NormalSpec(_LocationScaleSpec):
+    """Normal distribution, optionally truncated to [low, high]."""
+
+    dist: Literal["normal"]
+
+
+class LogNormalSpec(_LocationScaleSpec):
+    """Lognormal distribution (positive values), optionally truncated to [low, high]."""
+
+    dist: Literal["lognormal"]
+
+    @model_validator(mode="after")
+    def _positive(self) -> LogNormalSpec:
+        for key in [*QUANTILE_LEVELS, "mean"]:
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ValueError(f"{key} must be positive for a lognormal (got {value})")
+        return self
+
+
+class _MinModeMaxSpec(_Spec):
+    min: float
+    mode: float
+    max: float
+
+    @model_validator(mode="after")
+    def _check(self) -> _MinModeMaxSpec:
+        if not (self.min <= self.mode <= self.max and self.min < self.max):
+            raise ValueError(
+                f"need min <= mode <= max and min < max (got {self.min}, {self.mode}, {self.max})"
+            )
+        return self
+
+
+class PertSpec(_MinModeMaxSpec):
+    """(Modified) PERT: a beta distribution on [min, max] peaking at mode."""
+
+    dist: Literal["pert"]
+    shape: float = Field(default=4.0, gt=0)
+    """Weight of the mode (4 is the classic PERT)."""
+
+
+class TriangularSpec(_MinModeMaxSpec):
+    """Triangular distribution on [min, max] peaking at mode."""
+
+    dist: Literal["triangular"]
+
+
+class BetaSpec(_Spec):
+    """Beta(alpha, beta) scaled to [low, high]."""
+
+    dist: Literal["beta"]
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+    low: float = 0.0
+    high: float = 1.0
+
+    @model_validator(mode="after")
+    def _check(self) -> BetaSpec:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class BernoulliSpec(_Spec):
+    """Yes (1) with probability p, else no (0)."""
+
+    dist: Literal["bernoulli"]
+    p: float = Field(ge=0, le=1)
+
+
+class DiscreteSpec(_Spec):
+    """One of a few numbers, with probabilities."""
+
+    dist: Literal["discrete"]
+    values: list[float] = Field(min_length=1)
+    probs: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DiscreteSpec:
+        _check_probs(self.probs, len(self.values), "values")
+        return self
+
+
+class CategoricalSpec(_Spec):
+    """One of a few named options, with probabilities (sampled as the option's index)."""
+
+    dist: Literal["categorical"]
+    categories: list[str] = Field(min_length=1)
+    probs: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CategoricalSpec:
+        _check_probs(self.probs, len(self.categories), "categories")
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories must be distinct")
+        return self
+
+
+def _check_probs(probs: list[float], n: int, what: str) -> None:
+    if len(probs) != n:
+        raise ValueError(f"probs has {len(probs)} entries but {what} has {n}")
+    if abs(sum(probs) - 1.0) > 1e-9:
+        raise ValueError(f"probs must sum to 1 (got {sum(probs):.6g})")
+
+
+InputSpec = Annotated[
+    FixedSpec
+    | UniformSpec
+    | NormalSpec
+    | LogNormalSpec
+    | PertSpec
+    | TriangularSpec
+    | BetaSpec
+    | BernoulliSpec
+    | DiscreteSpec
+    | CategoricalSpec,
+    Field(discriminator="dist"),
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Marginal:
+    """A resolved distribution: ``ppf`` maps uniforms in [0, 1) to values."""
+
+    kind: str
+    params: dict[str, float]
+    """Resolved parameters (e.g. mu and sigma of a normal fitted to a 90% interval)."""
+    scipy_dist: Any
+    """The equivalent frozen scipy.stats distribution (None for a fixed value)."""
+    _ppf: Any = field(repr=False)
+    support: tuple[float, float] = (-np.inf, np.inf)
+
+    def ppf(self, u: FloatArray) -> FloatArray:
+        """Inverse CDF, vectorized; float64 out."""
+        return np.asarray(self._ppf(u), dtype=np.float64)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.kind == "fixed"
+
+
+def _truncated_ppf(
+    base_ppf: Any, base_cdf: Any, low: float | None, high: float | None
+) -> tuple[Any, float, float]:
+    """Wrap an inverse CDF so that uniforms map into [low, high] (inverse-CDF truncation)."""
+    f_low = float(base_cdf(low)) if low is not None else 0.0
+    f_high = float(base_cdf(high)) if high is not None else 1.0
+    if not f_high > f_low:
+        raise ValueError("the truncation bounds leave no probability mass")
+    if f_low == 0.0 and f_high == 1.0:
+        return base_ppf, f_low, f_high
+    width = f_high - f_low
+    return (lambda u: base_ppf(f_low + width * u)), f_low, f_high
+
+
+def _tabulated_ppf(dist: Any, a: float, b: float) -> Any:
+    """Inverse CDF by interpolation in a Chebyshev-spaced table of exact quantiles.
+
+    scipy's beta ppf runs at ~1 M draws/s here against ~30 M/s for interpolation; with 4097
+    tail-clustered nodes the interpolation error is below 1e-6 of the range (tests check it).
+    """
+    nodes = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, _TABLE_NODES)))
+    values = dist.ppf(nodes)
+    values[0], values[-1] = a, b
+    return lambda u: np.interp(u, nodes, values)
+
+
+def _location_scale(spec: _LocationScaleSpec, log: bool) -> tuple[float, float]:
+    pair = spec.quantile_pair()
+    if pair is None:
+        assert spec.mean is not None and spec.sd is not None  # guaranteed by the validator
+        if not log:
+            return spec.mean, spec.sd
+        sigma2 = float(np.log1p((spec.sd / spec.mean) ** 2))
+        return float(np.log(spec.mean)) - sigma2 / 2, float(np.sqrt(sigma2))
+    (q_lo, x_lo), (q_hi, x_hi) = pair
+    if log:
+        x_lo, x_hi = float(np.log(x_lo)), float(np.log(x_hi))
+    z_lo, z_hi = float(special.ndtri(q_lo)), float(special.ndtri(q_hi))
+    sigma = (x_hi - x_lo) / (z_hi - z_lo)
+    return x_lo - sigma * z_lo, sigma
+
+
+def marginal(spec: Any) -> Marginal:
+    """Resolve a validated spec into a :class:`Marginal`."""
+    if isinstance(spec, FixedSpec):
+        value = spec.value
+        return Marginal(
+            "fixed", {"value": value}, None, lambda u: np.full(np.shape(u), value), (value, value)
+        )
+    if isinstance(spec, UniformSpec):
+        lo, width = spec.low, spec.high - spec.low
+        return Marginal(
+            "uniform",
+            {"low": lo, "high": spec.high},
+            stats.uniform(lo, width),
+            lambda u: lo + width * u,
+            (lo, spec.high),
+        )
+    if isinstance(spec, NormalSpec | LogNormalSpec):
+        log = isinstance(spec, LogNormalSpec)
+        mu, sigma = _location_scale(spec, log)
+        if log:
+            base = stats.lognorm(sigma, scale=np.exp(mu))
+
+            def base_ppf(u: FloatArray) -> FloatArray:
+                return np.exp(mu + sigma * special.ndtri(u))
+        else:
+            base = stats.norm(mu, sigma)
+
+            def base_ppf(u: FloatArray) -> FloatArray:
+                return mu + sigma * special.ndtri(u)
+
+        ppf, f_lo, f_hi = _truncated_ppf(base_ppf, base.cdf, spec.low, spec.high)
+        lo = spec.low if spec.low is not None else (0.0 if log else -np.inf)
+        hi = spec.high if spec.high is not None else np.inf
+        params = {"mu": mu, "sigma": sigma, "low": lo, "high": hi}
+        if f_lo > 0.0 or f_hi < 1.0:
+            dist = _TruncatedScipy(base, f_lo, f_hi)
+        else:
+            dist = base
+        return Marginal("lognormal" if log else "normal", params, dist, ppf, (lo, hi))
+    if isinstance(spec, PertSpec | BetaSpec):
+        if isinstance(spec, PertSpec):
+            lo, hi = spec.min, spec.max
+            alpha = 1 + spec.shape * (spec.mode - lo) / (hi - lo)
+            beta = 1 + spec.shape * (hi - spec.mode) / (hi - lo)
+        else:
+            lo, hi, alpha, beta = spec.low, spec.high, spec.alpha, spec.beta
+        dist = stats.beta(alpha, beta, loc=lo, scale=hi - lo)
+        # Below 1 a shape makes the inverse CDF infinitely steep at an end: use scipy exactly.
+        ppf = _tabulated_ppf(dist, lo, hi) if min(alpha, beta) >= 1 else dist.ppf
+        return Marginal(
+            spec.dist, {"alpha": alpha, "beta": beta, "low": lo, "high": hi}, dist, ppf, (lo, hi)
+        )
+    if isinstance(spec, TriangularSpec):
+        lo, mode, hi = spec.min, spec.mode, spec.max
+        c = (mode - lo) / (hi - lo)
+
+        def tri_ppf(u: FloatArray) -> FloatArray:
+            u = np.asarray(u, dtype=np.float64)
+            left = lo + np.sqrt(u * (hi - lo) * (mode - lo))
+            right = hi - np.sqrt((1 - u) * (hi - lo) * (hi - mode))
+            return np.where(u < c, left, right)
+
+        return Marginal(
+            "triangular",
+            {"min": lo, "mode": mode, "max": hi},
+            stats.triang(c, loc=lo, scale=hi - lo),
+            tri_ppf,
+            (lo, hi),
+        )
+    if isinstance(spec, BernoulliSpec):
+        p = spec.p
+        # 1 when u >= 1 - p: raising p only turns 0s into 1s for the same uniforms.
+        return Marginal(
+            "bernoulli",
+            {"p": p},
+            stats.bernoulli(p),
+            lambda u: (np.asarray(u) >= 1.0 - p).astype(np.float64),
+            (0.0, 1.0),
+        )
+    if isinstance(spec, DiscreteSpec | CategoricalSpec):
+        probs = np.asarray(spec.probs, dtype=np.float64)
+        if isinstance(spec, DiscreteSpec):
+            values = np.asarray(spec.values, dtype=np.float64)
+        else:
+            values = np.arange(len(spec.categories), dtype=np.float64)
+        order = np.argsort(values, kind="stable")
+        values, cum = values[order], np.cumsum(probs[order])
+        cum[-1] = 1.0
+        dist = stats.rv_discrete(values=(values, probs[order]))
+        return Marginal(
+            spec.dist,
+            {"n_values": float(len(values))},
+            dist,
+            lambda u: values[np.searchsorted(cum, u, side="right")],
+            (float(values[0]), float(values[-1])),
+        )
+    raise TypeError(f"not a distribution spec: {spec!r}")
+
+
+class _TruncatedScipy:
+    """cdf/ppf of a scipy distribution truncated by inverse-CDF bounds (for tests and docs)."""
+
+    def __init__(self, base: Any, f_low: float, f_high: float) -> None:
+        self.base, self.f_low, self.f_high = base, f_low, f_high
+
+    def cdf(self, x: Any) -> Any:
+        return np.clip((self.base.cdf(x) - self.f_low) / (self.f_high - self.f_low), 0.0, 1.0)
+
+    def ppf(self, q: Any) -> Any:
+        return self.base.ppf(self.f_low + (self.f_high - self.f_low) * np.asarray(q))
