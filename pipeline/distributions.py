@@ -293,8 +293,12 @@ def _location_scale(spec: _LocationScaleSpec, log: bool) -> tuple[float, float]:
     return x_lo - sigma * z_lo, sigma
 
 
-def marginal(spec: Any) -> Marginal:
-    """Resolve a validated spec into a :class:`Marginal`."""
+def marginal(spec: Any, categories: tuple[str, ...] = ()) -> Marginal:
+    """Resolve a validated spec into a :class:`Marginal`.
+
+    A categorical spec samples the index of its category in ``categories`` (the input's full
+    list of categories), or in its own list when none is given.
+    """
     if isinstance(spec, FixedSpec):
         value = spec.value
         return Marginal(
@@ -377,7 +381,8 @@ def marginal(spec: Any) -> Marginal:
         if isinstance(spec, DiscreteSpec):
             values = np.asarray(spec.values, dtype=np.float64)
         else:
-            values = np.arange(len(spec.categories), dtype=np.float64)
+            universe = list(categories) or spec.categories
+            values = np.asarray([universe.index(c) for c in spec.categories], dtype=np.float64)
         order = np.argsort(values, kind="stable")
         values, cum = values[order], np.cumsum(probs[order])
         cum[-1] = 1.0

@@ -109,7 +109,10 @@ def plan_run(
     return Plan(
         scenario=scenario,
         settings=model_settings(scenario, as_of, talks_open_on=talks_open_on),
-        marginals={name: marginal(spec) for name, spec in scenario.inputs.items()},
+        marginals={
+            name: marginal(spec, INPUT_BY_NAME[name].categories)
+            for name, spec in scenario.inputs.items()
+        },
         copula=plan,
         entropy=entropy,
         n_trials=n_trials if n_trials is not None else scenario.simulation.n_trials,

@@ -298,6 +298,9 @@ def simulate(
             )
             increase[c] = a_prev[crossed] + frac * (a_new[crossed] - a_prev[crossed])
             settle_time[c] = t - 1 + frac
+            if t == change:
+                # A deal the new administration makes possible is dated at its arrival.
+                settle_time[c] = np.maximum(settle_time[c], change_at)
             open_[c] = False
         keep = ~crossed
         us_ask[idx[keep]] = a_new[keep]
