@@ -204,7 +204,7 @@ def _check_support(name: str, spec: Any) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
+def read_yaml(path: Path, shown: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -378,7 +378,7 @@ def load_scenario(
     """
     path = Path(path)
     shown = str(path)
-    raw = _read_yaml(path, shown)
+    raw = read_yaml(path, shown)
     base_ref = raw.pop("base", None)
     base_src = ""
     data = raw
@@ -386,7 +386,7 @@ def load_scenario(
         base_path = path.parent / (base_ref if base_ref is not None else DEFAULT_BASE)
         if base_ref is not None or base_path.exists():
             base_src = str(base_path)
-            base_raw = _read_yaml(base_path, base_src)
+            base_raw = read_yaml(base_path, base_src)
             base_raw.pop("base", None)
             data = _merge(base_raw, raw)
     if overrides:

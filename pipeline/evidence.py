@@ -1,0 +1,96 @@
+"""Dated evidence and "as of": which facts a run may use, and how they condition trials.
+
+A run as of date D uses only facts dated on or before D. Talks known to be open since D0 with no
+agreement by D fix the start of talks at D0 and keep only trials that have not settled within
+the months between D0 and D (rejection; the effective trial count is reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.config import ScenarioError, read_yaml
+from pipeline.results import BoolArray, Outcomes
+
+FactKind = Literal["talks_opened", "round_held", "tentative_deal", "agreement", "statement"]
+_DAYS_PER_MONTH = 365.25 / 12
+
+
+class Fact(BaseModel):
+    """One dated piece of evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    date: date
+    kind: FactKind
+    text: str
+    source: str = ""
+    increase_pct: float | None = Field(default=None, ge=-100, le=10_000)
+    """For a tentative deal or agreement: the first-year increase [%], where known."""
+
+
+class Evidence(BaseModel):
+    """The evidence file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    facts: list[Fact] = []
+
+
+@dataclass(frozen=True)
+class EvidenceState:
+    """What the evidence says as of a date."""
+
+    as_of: date
+    facts: tuple[Fact, ...]
+    talks_open_on: date | None
+    """Talks are known to have opened on this date (None: not known to be open)."""
+    agreement_on: date | None
+    """An agreement is known to have been reached on this date."""
+
+    @property
+    def months_open_without_agreement(self) -> float:
+        """Months between the opening of talks and the as-of date with no agreement [months]."""
+        if self.talks_open_on is None or self.agreement_on is not None:
+            return 0.0
+        return (self.as_of - self.talks_open_on).days / _DAYS_PER_MONTH
+
+
+def load_evidence(path: str | Path) -> Evidence:
+    """Read and validate an evidence file (errors name the file and the field)."""
+    shown = str(path)
+    data = read_yaml(Path(path), shown)
+    try:
+        return Evidence.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ScenarioError(shown, field, err["msg"].removeprefix("Value error, ")) from None
+
+
+def evidence_as_of(evidence: Evidence, as_of: date) -> EvidenceState:
+    """The facts dated on or before ``as_of`` and what they imply."""
+    facts = tuple(sorted((f for f in evidence.facts if f.date <= as_of), key=lambda f: f.date))
+    opened = [f.date for f in facts if f.kind in ("talks_opened", "round_held")]
+    agreed = [f.date for f in facts if f.kind == "agreement"]
+    return EvidenceState(
+        as_of=as_of,
+        facts=facts,
+        talks_open_on=min(opened) if opened else None,
+        agreement_on=max(agreed) if agreed else None,
+    )
+
+
+def condition_mask(outcomes: Outcomes, state: EvidenceState) -> BoolArray | None:
+    """Trials consistent with the evidence (None when the evidence rules nothing out)."""
+    months = state.months_open_without_agreement
+    if months <= 0:
+        return None
+    # Unsettled trials carry months censored at the horizon, which also exceed ``months``.
+    return np.asarray(outcomes.months_to_settlement > months)
