@@ -1,0 +1,397 @@
+"""The Parquet output contract as code: dataset schemas, partition keys and metadata keys.
+
+A leaf module (imports nothing from pipeline). docs/outputs.md is the prose version of this file;
+change a column only by bumping :data:`SCHEMA_VERSION` and saying so there.
+
+Partition columns (``as_of_date``, ``scenario``) live in hive folder names, never in files,
+so the schemas below are the *file* schemas; readers add the partition columns from
+:data:`PARTITIONING`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Final, Literal
+
+import pyarrow as pa
+
+#: Version of the layout and columns below; every row and every file carries it.
+SCHEMA_VERSION: Final[int] = 1
+
+#: Scenario names become folder names (outputs-contract.md).
+SCENARIO_NAME_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9_-]{1,64}")
+#: Run ids become file names; a uuid4 hex or ``new_run_id()`` from io fits.
+RUN_ID_RE: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+#: Parquet key-value metadata keys written into every file by ``pipeline.io``.
+META_SCHEMA_VERSION: Final[bytes] = b"sma_forecast.schema_version"
+META_RUN_ID: Final[bytes] = b"sma_forecast.run_id"
+META_SEED_ENTROPY: Final[bytes] = b"sma_forecast.seed_entropy"
+META_CONFIG_HASH: Final[bytes] = b"sma_forecast.config_hash"
+
+TIMESTAMP: Final[pa.DataType] = pa.timestamp("us", tz="UTC")
+
+
+def _f(
+    name: str, type_: pa.DataType, description: str, unit: str, *, nullable: bool = False
+) -> pa.Field:
+    """A field with its description and unit in the field metadata."""
+    return pa.field(
+        name, type_, nullable=nullable, metadata={"description": description, "unit": unit}
+    )
+
+
+def _common_tail() -> list[pa.Field]:
+    return [
+        _f("schema_version", pa.int32(), "Version of this output contract.", "1"),
+        _f("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
+    ]
+
+
+_RUN_ID = _f("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id")
+
+RUNS_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _RUN_ID,
+        _f(
+            "flow_name", pa.string(), "Name of the flow (or entry point) that made the run.", "name"
+        ),
+        _f("started_at", TIMESTAMP, "Start of the run.", "UTC timestamp"),
+        _f("finished_at", TIMESTAMP, "End of the run (success or failure).", "UTC timestamp"),
+        _f("status", pa.string(), "'completed' or 'failed'.", "enum"),
+        _f("n_trials", pa.int64(), "Trials requested, summed over the run's scenarios.", "trials"),
+        _f(
+            "n_trials_effective",
+            pa.int64(),
+            "Trials kept after evidence conditioning, summed over scenarios; null if unknown.",
+            "trials",
+            nullable=True,
+        ),
+        _f(
+            "seed_entropy",
+            pa.string(),
+            "Root SeedSequence entropy as a decimal integer (up to 128 bits).",
+            "integer",
+        ),
+        _f("chunk_size", pa.int64(), "Trials per fixed block (seed stream unit).", "trials"),
+        _f("sampler", pa.string(), "Sampling method, e.g. 'mc', 'lhs', 'sobol'.", "name"),
+        _f(
+            "scenarios",
+            pa.string(),
+            "Comma-separated scenario names of the run, in run order.",
+            "names",
+        ),
+        _f(
+            "config_hash",
+            pa.string(),
+            "sha256 of the normalized configuration of all scenarios of the run.",
+            "hex",
+        ),
+        _f("package_version", pa.string(), "Version of sma-forecast.", "version"),
+        _f("git_commit", pa.string(), "Git commit of the code, if known.", "hex", nullable=True),
+        _f(
+            "prefect_flow_run_id",
+            pa.string(),
+            "Prefect flow-run id, if run under Prefect.",
+            "uuid",
+            nullable=True,
+        ),
+        _f(
+            "target_se",
+            pa.float64(),
+            "Monte Carlo standard error the run aimed for, if any.",
+            "unit of the monitored statistic",
+            nullable=True,
+        ),
+        _f(
+            "achieved_se",
+            pa.float64(),
+            "Monte Carlo standard error achieved for the monitored statistic, if any.",
+            "unit of the monitored statistic",
+            nullable=True,
+        ),
+        *_common_tail(),
+    ]
+)
+
+SUMMARY_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _RUN_ID,
+        _f("metric", pa.string(), "Outcome name, units in the name (see docs/outputs.md).", "name"),
+        _f("statistic", pa.string(), "mean, sd, min, max, p01..p99 or prob.", "name"),
+        _f(
+            "value",
+            pa.float64(),
+            "Value of the statistic; null if no trial defines the metric.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "mc_standard_error",
+            pa.float64(),
+            "Monte Carlo standard error of value; null where undefined.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "n_trials",
+            pa.int64(),
+            "Trials the statistic is computed over (where the metric is defined).",
+            "trials",
+        ),
+        _f("unit", pa.string(), "Unit of value and mc_standard_error.", "text"),
+        _f(
+            "quantile_error_bound",
+            pa.float64(),
+            "Quantile rows: max |value - sample quantile|; equals the bin width unless "
+            "the quantile fell outside the histogram range. Null for other rows.",
+            "see unit",
+            nullable=True,
+        ),
+        *_common_tail(),
+    ]
+)
+
+HISTOGRAMS_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _RUN_ID,
+        _f("metric", pa.string(), "Outcome name (see docs/outputs.md).", "name"),
+        _f(
+            "bin_index",
+            pa.int32(),
+            "0 = below range, 1..K = fixed bins, K+1 = above range.",
+            "index",
+        ),
+        _f(
+            "bin_lower",
+            pa.float64(),
+            "Inclusive lower edge; null for bin 0.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "bin_upper",
+            pa.float64(),
+            "Exclusive upper edge; null for the last bin.",
+            "see unit",
+            nullable=True,
+        ),
+        _f("count", pa.int64(), "Trials in the bin.", "trials"),
+        _f(
+            "probability",
+            pa.float64(),
+            "count / trials where the metric is defined; null if none.",
+            "probability",
+            nullable=True,
+        ),
+        _f(
+            "density",
+            pa.float64(),
+            "probability / bin width; null for the open-ended bins.",
+            "1/unit",
+            nullable=True,
+        ),
+        _f("unit", pa.string(), "Unit of the bin edges.", "text"),
+        *_common_tail(),
+    ]
+)
+
+# Units of the per-trial Outcomes fields, for the trials dataset.
+_TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
+    "reopened": (pa.bool_(), "Talks opened early under US pressure.", "bool"),
+    "talks_start_month": (pa.float64(), "Model month in which talks open.", "month index"),
+    "months_to_settlement": (
+        pa.float64(),
+        "Months from opening to agreement; censored at the horizon if unsettled.",
+        "months",
+    ),
+    "settled_by_horizon": (pa.bool_(), "An agreement was reached within the horizon.", "bool"),
+    "settlement_month": (
+        pa.float64(),
+        "Model month of agreement; null if unsettled.",
+        "month index",
+    ),
+    "lapse": (pa.bool_(), "At some point no agreement was in force.", "bool"),
+    "lapse_months": (pa.float64(), "Months without an agreement in force.", "months"),
+    "furlough": (pa.bool_(), "Korean USFK workers were furloughed.", "bool"),
+    "troop_threat": (pa.bool_(), "The US made a troop-posture threat.", "bool"),
+    "package_deal": (pa.bool_(), "Part of the demand was met outside the SMA.", "bool"),
+    "first_year": (pa.float64(), "First calendar year of the new agreement.", "year"),
+    "first_year_krw_bn": (pa.float64(), "Contribution in the first year.", "KRW bn"),
+    "first_year_usd_m": (pa.float64(), "The same at the sampled exchange rate.", "USD m"),
+    "increase_pct": (pa.float64(), "First-year increase over the replaced level.", "%"),
+    "term_years": (pa.float64(), "Term of the new agreement.", "years"),
+    "escalation_rule": (
+        pa.string(),
+        "Escalation rule after year one (results.ESCALATION_RULES); null if unsettled.",
+        "name",
+    ),
+}
+
+#: Scalar trial fields in column order (every scalar field of results.Outcomes).
+TRIAL_SCALAR_FIELDS: Final[tuple[str, ...]] = tuple(_TRIAL_FIELD_DOCS)
+
+
+def trials_schema(path_years: Sequence[int]) -> pa.Schema:
+    """File schema of the ``trials`` dataset for the given contribution-path years.
+
+    Parameters
+    ----------
+    path_years
+        Calendar years of ``Outcomes.contribution_krw_bn`` columns [year].
+    """
+    cols = [
+        _RUN_ID,
+        _f("trial_index", pa.int64(), "Global index of the trial in the run.", "index"),
+    ]
+    for name, (type_, doc, unit) in _TRIAL_FIELD_DOCS.items():
+        cols.append(_f(name, type_, doc, unit, nullable=True))
+    for year in path_years:
+        cols.append(
+            _f(
+                f"contribution_krw_bn_{year}",
+                pa.float64(),
+                f"Contribution in {year}.",
+                "KRW bn",
+                nullable=True,
+            )
+        )
+    for year in path_years:
+        cols.append(
+            _f(
+                f"contribution_usd_m_{year}",
+                pa.float64(),
+                f"Contribution in {year} at the sampled exchange rate.",
+                "USD m",
+                nullable=True,
+            )
+        )
+    return pa.schema([*cols, *_common_tail()])
+
+
+_YEAR_COL_RE: Final[re.Pattern[str]] = re.compile(r"contribution_krw_bn_(\d{4})")
+
+#: Datasets with a fixed file schema; ``trials`` is built by :func:`trials_schema`.
+FIXED_SCHEMAS: Final[dict[str, pa.Schema]] = {
+    "runs": RUNS_SCHEMA,
+    "summary": SUMMARY_SCHEMA,
+    "histograms": HISTOGRAMS_SCHEMA,
+}
+
+#: Datasets partitioned by (as_of_date, scenario); ``runs`` is partitioned by as_of_date only.
+SCENARIO_DATASETS: Final[tuple[str, ...]] = ("summary", "histograms", "trials")
+
+#: Hive partition keys and types per dataset.
+PARTITIONING: Final[dict[str, pa.Schema]] = {
+    "runs": pa.schema([("as_of_date", pa.date32())]),
+    **{
+        name: pa.schema([("as_of_date", pa.date32()), ("scenario", pa.string())])
+        for name in SCENARIO_DATASETS
+    },
+}
+
+
+def expected_schema(dataset: str, table_schema: pa.Schema | None = None) -> pa.Schema:
+    """The contract's file schema of ``dataset``.
+
+    For ``trials`` the path years are read from ``table_schema``'s column names.
+    """
+    if dataset in FIXED_SCHEMAS:
+        return FIXED_SCHEMAS[dataset]
+    if dataset == "trials":
+        if table_schema is None:
+            raise ValueError("the trials schema depends on path years: pass table_schema")
+        years = [int(m.group(1)) for n in table_schema.names if (m := _YEAR_COL_RE.fullmatch(n))]
+        return trials_schema(years)
+    raise ValueError(f"unknown dataset {dataset!r}; known: {[*FIXED_SCHEMAS, 'trials']}")
+
+
+#: Statistics of numeric metrics, in output order.
+QUANTILE_LEVELS: Final[dict[str, float]] = {
+    "p01": 0.01,
+    "p05": 0.05,
+    "p10": 0.10,
+    "p25": 0.25,
+    "p50": 0.50,
+    "p75": 0.75,
+    "p90": 0.90,
+    "p95": 0.95,
+    "p99": 0.99,
+}
+NUMERIC_STATISTICS: Final[tuple[str, ...]] = ("mean", "sd", "min", "max", *QUANTILE_LEVELS)
+
+RunStatus = Literal["completed", "failed"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` dataset: provenance of one run attempt.
+
+    ``as_of_date`` is the partition value (a folder name), not a stored column.
+    Counts are totals over the run's scenarios; per-scenario effective counts are the
+    ``n_trials`` of that scenario's ``prob`` rows in ``summary``.
+    """
+
+    run_id: str
+    as_of_date: dt.date
+    flow_name: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    status: RunStatus
+    n_trials: int
+    n_trials_effective: int | None
+    seed_entropy: int
+    chunk_size: int
+    sampler: str
+    scenarios: tuple[str, ...]
+    config_hash: str
+    package_version: str
+    git_commit: str | None = None
+    prefect_flow_run_id: str | None = None
+    target_se: float | None = None
+    achieved_se: float | None = None
+    created_at: dt.datetime | None = None
+    """Defaults to ``finished_at``."""
+
+    def __post_init__(self) -> None:
+        if not RUN_ID_RE.fullmatch(self.run_id):
+            raise ValueError(f"run_id {self.run_id!r} must match {RUN_ID_RE.pattern}")
+        if self.status not in ("completed", "failed"):
+            raise ValueError(f"status must be 'completed' or 'failed', not {self.status!r}")
+        for name in self.scenarios:
+            check_scenario_name(name)
+        if not re.fullmatch(r"[0-9a-f]{64}", self.config_hash):
+            raise ValueError("config_hash must be a lowercase sha256 hex digest")
+        if not 0 <= self.seed_entropy:
+            raise ValueError("seed_entropy must be a non-negative integer")
+        for name in ("started_at", "finished_at", "created_at"):
+            value = getattr(self, name)
+            if value is not None:
+                require_utc(value, name)
+
+    def to_table(self) -> pa.Table:
+        """The record as a one-row table with :data:`RUNS_SCHEMA`."""
+        row: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        del row["as_of_date"]
+        row["seed_entropy"] = str(self.seed_entropy)
+        row["scenarios"] = ",".join(self.scenarios)
+        row["created_at"] = self.created_at or self.finished_at
+        row["schema_version"] = SCHEMA_VERSION
+        return pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+
+
+def check_scenario_name(name: str) -> str:
+    """Return ``name`` if it is a valid scenario (folder) name, else raise ValueError."""
+    if not SCENARIO_NAME_RE.fullmatch(name):
+        raise ValueError(f"scenario name {name!r} must match {SCENARIO_NAME_RE.pattern}")
+    return name
+
+
+def require_utc(value: dt.datetime, name: str) -> dt.datetime:
+    """Return ``value`` if it is timezone-aware UTC, else raise ValueError."""
+    if value.tzinfo is None or value.utcoffset() != dt.timedelta(0):
+        raise ValueError(f"{name} must be a timezone-aware UTC datetime, got {value!r}")
+    return value
