@@ -70,7 +70,9 @@ def unit_hypercube(
     if n == 0 or d == 0:
         return np.empty((n, d), dtype=np.float64)
     if method == "mc":
-        u = rng.random((n, d))
+        # Drawn input by input and returned as a transposed view, so each input's column is
+        # contiguous for its inverse CDF.
+        u = rng.random((d, n)).T
     elif method == "lhs":
         u = qmc.LatinHypercube(d, rng=rng).random(n)
     elif method == "sobol":
@@ -80,18 +82,17 @@ def unit_hypercube(
         u = engine.random(n)
     else:
         raise ValueError(f"unknown sampler {method!r}; allowed: mc, lhs, sobol")
-    return np.clip(u, _U_EPS, 1.0 - _U_EPS)
+    return np.clip(u, _U_EPS, 1.0 - _U_EPS, out=u)
 
 
 def correlate(u: FloatArray, plan: CopulaPlan | None) -> FloatArray:
-    """Impose the planned rank correlation on the planned columns, in place of ``u``."""
+    """Impose the planned rank correlation on the planned columns of ``u`` (in place)."""
     if plan is None or not plan.columns:
         return u
     cols = list(plan.columns)
     z = special.ndtri(u[:, cols]) @ plan.cholesky.T
-    out = u.copy()
-    out[:, cols] = np.clip(special.ndtr(z), _U_EPS, 1.0 - _U_EPS)
-    return out
+    u[:, cols] = np.clip(special.ndtr(z, out=z), _U_EPS, 1.0 - _U_EPS, out=z)
+    return u
 
 
 def transform(
