@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Final, NamedTuple
@@ -264,6 +265,20 @@ class MetricAccumulator:
     def sd(self) -> float:
         """Sample standard deviation (n - 1 denominator); NaN if n < 2."""
         return math.sqrt(self.m2 / (self.n - 1)) if self.n >= 2 else math.nan
+
+    def __reduce__(self) -> tuple[Callable[..., MetricAccumulator], tuple[object, ...]]:
+        # Fine histograms are mostly zeros: compressed, a summary pickles ~100x smaller,
+        # which matters when Prefect/Dask ship block summaries between processes.
+        blob = zlib.compress(self.counts.astype("<i8").tobytes(), 1)
+        return (_unpickle_accumulator, (self.n, self.mean, self.m2, self.min, self.max, blob))
+
+
+def _unpickle_accumulator(
+    n: int, mean: float, m2: float, lo: float, hi: float, blob: bytes
+) -> MetricAccumulator:
+    counts = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
+    counts.flags.writeable = False
+    return MetricAccumulator(n, mean, m2, lo, hi, counts)
 
 
 class EventCount(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import pickle
 
 import numpy as np
 import pyarrow as pa
@@ -127,6 +128,12 @@ def test_memory_does_not_grow_with_trials() -> None:
     big = agg.summarize_block(make_outcomes(50_000, seed=2))
     assert small.nbytes == big.nbytes == agg.merge(small, big).nbytes
     assert big.nbytes < 40e6
+
+
+def test_summaries_pickle_small_and_exact(summary: agg.BlockSummary) -> None:
+    blob = pickle.dumps(summary)
+    assert len(blob) < summary.nbytes / 20  # histograms are compressed for shipping
+    assert_summaries_equal(pickle.loads(blob), summary, rtol=0)
 
 
 def test_merge_rejects_different_path_years() -> None:

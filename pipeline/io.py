@@ -1,0 +1,448 @@
+"""The only module that writes outputs: atomic publication of a run's Parquet files, and readers.
+
+Layout (docs/outputs.md)::
+
+    <output_dir>/runs/as_of_date=D/part-<run_id>.parquet               one file per attempt
+    <output_dir>/<dataset>/as_of_date=D/scenario=S/part-<run_id>.parquet  one file per partition
+    <output_dir>/.staging/<run_id>/...   files being written (never read)
+    <output_dir>/.trash/<run_id>/...     replaced partitions, removed after the swap
+    <output_dir>/.lock                   flock held during the swap step only
+
+Publication: every file is written and fsynced under ``.staging`` (same filesystem), then,
+holding the lock, each partition directory is swapped in by ``rename`` (the old one moved
+aside to ``.trash``), and finally the run's ``runs`` file is renamed in: that rename is the
+commit point. Any failure before it rolls the swapped partitions back. A process killed
+mid-swap leaves a journal (``.staging/<run_id>/COMMITTING``) from which the next publisher,
+or :func:`recover`, rolls back under the lock. Staging and trash live outside the dataset
+folders because DuckDB's ``**`` glob does descend into dot-directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from pipeline.schema import (
+    FIXED_SCHEMAS,
+    META_CONFIG_HASH,
+    META_RUN_ID,
+    META_SCHEMA_VERSION,
+    META_SEED_ENTROPY,
+    PARTITIONING,
+    SCENARIO_DATASETS,
+    SCHEMA_VERSION,
+    RunRecord,
+    check_scenario_name,
+    expected_schema,
+)
+
+STAGING: Final[str] = ".staging"
+TRASH: Final[str] = ".trash"
+LOCK: Final[str] = ".lock"
+JOURNAL: Final[str] = "COMMITTING"
+#: Staging folders without a journal older than this are from crashed runs and removed.
+STALE_AFTER: Final[dt.timedelta] = dt.timedelta(days=1)
+
+PathLike = str | os.PathLike[str]
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A sortable, unique run id such as ``20260301T023000Z-1f2e3d4c``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+# --------------------------------------------------------------------------- filesystem steps
+# Publication goes through these small functions so tests can inject failures into one step.
+
+
+def _rename(src: Path, dst: Path) -> None:
+    """Atomically move a file or directory (same filesystem); fails if ``dst`` is a non-empty dir."""
+    os.replace(src, dst)
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file's or directory's data and metadata to disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_empty_dirs(path: Path, stop: Path) -> None:
+    """Remove ``path`` and its parents up to (excluding) ``stop`` while they are empty."""
+    while path != stop and path.is_relative_to(stop):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        path = path.parent
+
+
+@contextlib.contextmanager
+def _exclusive_lock(out: Path) -> Iterator[None]:
+    """Hold ``flock(LOCK_EX)`` on ``<out>/.lock`` (released by the OS if the process dies)."""
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _partition(dataset: str, as_of_date: dt.date, scenario: str) -> Path:
+    return Path(dataset, f"as_of_date={as_of_date.isoformat()}", f"scenario={scenario}")
+
+
+def _runs_file(out: Path, run: RunRecord) -> Path:
+    return out / "runs" / f"as_of_date={run.as_of_date.isoformat()}" / f"part-{run.run_id}.parquet"
+
+
+def _conform(dataset: str, table: pa.Table, run: RunRecord) -> pa.Table:
+    """Check ``table`` against the contract and attach the field metadata and provenance."""
+    expected = expected_schema(dataset, table.schema)
+    if not table.schema.equals(expected, check_metadata=False):
+        raise ValueError(
+            f"{dataset} table does not match schema.py:\n{table.schema}\nexpected:\n{expected}"
+        )
+    for field in expected:
+        if not field.nullable and table.column(field.name).null_count:
+            raise ValueError(f"{dataset}.{field.name} must not contain nulls")
+    if table.num_rows and not pc.all(pc.equal(table.column("run_id"), run.run_id)).as_py():
+        raise ValueError(f"{dataset} rows must all carry run_id {run.run_id!r}")
+    metadata = {
+        META_SCHEMA_VERSION: str(SCHEMA_VERSION).encode(),
+        META_RUN_ID: run.run_id.encode(),
+        META_SEED_ENTROPY: str(run.seed_entropy).encode(),
+        META_CONFIG_HASH: run.config_hash.encode(),
+    }
+    return table.cast(expected).replace_schema_metadata(metadata)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """Write one file as one row group (zstd; no dictionary for floats) and fsync it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Dictionary pages only pay off for repeated values; floats rarely repeat and were
+    # measured faster to write and read without them.
+    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        use_dictionary=dictionary,
+        row_group_size=max(table.num_rows, 1),
+        coerce_timestamps="us",
+        allow_truncated_timestamps=False,
+    )
+    _fsync_path(path)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every directory under ``root`` so the staged names are durable before the swap."""
+    for dirpath, _, _ in os.walk(root):
+        _fsync_path(Path(dirpath))
+
+
+def _validate_tables(
+    run: RunRecord, tables: Mapping[str, Mapping[str, pa.Table]]
+) -> list[tuple[Path, pa.Table]]:
+    if set(tables) != set(run.scenarios):
+        raise ValueError(f"tables are for scenarios {sorted(tables)}, run has {run.scenarios}")
+    staged: list[tuple[Path, pa.Table]] = []
+    for scenario, by_dataset in tables.items():
+        check_scenario_name(scenario)
+        for dataset, table in by_dataset.items():
+            if dataset not in SCENARIO_DATASETS:
+                raise ValueError(f"unknown dataset {dataset!r}; known: {SCENARIO_DATASETS}")
+            rel = _partition(dataset, run.as_of_date, scenario)
+            staged.append((rel, _conform(dataset, table, run)))
+    return sorted(staged, key=lambda item: str(item[0]))
+
+
+# --------------------------------------------------------------------------- commit / recovery
+
+
+def _commit(out: Path, stage: Path, run: RunRecord, partitions: Sequence[Path]) -> None:
+    """Swap the staged partitions in, then the runs file (the commit point). Holds the lock."""
+    journal = {
+        "run_id": run.run_id,
+        "as_of_date": run.as_of_date.isoformat(),
+        "partitions": [str(p) for p in partitions],
+    }
+    tmp = stage / f"{JOURNAL}.tmp"
+    tmp.write_text(json.dumps(journal))
+    _fsync_path(tmp)
+    _rename(tmp, stage / JOURNAL)
+    _fsync_path(stage)
+    trash = out / TRASH / run.run_id
+    for rel in partitions:
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            (trash / rel).parent.mkdir(parents=True, exist_ok=True)
+            _rename(target, trash / rel)
+        _rename(stage / rel, target)
+        _fsync_path(target.parent)
+    runs_file = _runs_file(out, run)
+    runs_file.parent.mkdir(parents=True, exist_ok=True)
+    _rename(stage / "runs" / runs_file.name, runs_file)
+    _fsync_path(runs_file.parent)
+
+
+def _committed(out: Path, run_id: str, as_of_date: str) -> bool:
+    path = out / "runs" / f"as_of_date={as_of_date}" / f"part-{run_id}.parquet"
+    if not path.exists():
+        return False
+    status: list[object] = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+    return status == ["completed"]
+
+
+def _roll_back(out: Path, stage: Path, run_id: str, partitions: Sequence[str]) -> None:
+    """Undo the swaps of an uncommitted run, newest first, from what is on disk."""
+    trash = out / TRASH / run_id
+    for rel in reversed(partitions):
+        target, staged, aside = out / rel, stage / rel, trash / rel
+        if not staged.exists() and target.exists():
+            # The staged copy is gone only if it was renamed in, so target is ours.
+            _rename(target, staged)
+        if aside.exists():
+            _rename(aside, target)
+        _remove_empty_dirs(target.parent, out)
+
+
+def _finish(out: Path, run_id: str) -> None:
+    """Delete the trash and staging folders of a run (trash first: see _recover)."""
+    _remove_tree(out / TRASH / run_id)
+    _remove_tree(out / STAGING / run_id)
+
+
+def _recover(out: Path) -> None:
+    """Complete or roll back commits interrupted by a crash. Caller holds the lock.
+
+    Journals can only be left by dead processes: a live committer holds the lock.
+    """
+    for journal in sorted((out / STAGING).glob(f"*/{JOURNAL}")):
+        stage = journal.parent
+        entry = json.loads(journal.read_text())
+        run_id, partitions = entry["run_id"], entry["partitions"]
+        if not _committed(out, run_id, entry["as_of_date"]):
+            _roll_back(out, stage, run_id, partitions)
+        _finish(out, run_id)
+    for trash in (out / TRASH).glob("*"):
+        if not (out / STAGING / trash.name / JOURNAL).exists():
+            _remove_tree(trash)
+
+
+def _remove_stale_staging(out: Path, max_age: dt.timedelta) -> None:
+    """Remove staging folders (without a journal) not written to for ``max_age``.
+
+    Younger ones may belong to a run still writing its files, so they are left alone.
+    """
+    cutoff = time.time() - max_age.total_seconds()
+    for stage in (out / STAGING).glob("*"):
+        if (stage / JOURNAL).exists():
+            continue  # an interrupted commit: only _recover, under the lock, touches it
+        newest = max((p.stat().st_mtime for p in [stage, *stage.rglob("*")]), default=0.0)
+        if newest < cutoff:
+            _remove_tree(stage)
+
+
+def recover(output_dir: PathLike, *, stale_after: dt.timedelta = STALE_AFTER) -> None:
+    """Roll back interrupted publications and remove stale staging folders.
+
+    Runs automatically at every publication; call it directly after a crash if no new
+    run follows soon.
+    """
+    out = Path(output_dir)
+    if not out.exists():
+        return
+    _remove_stale_staging(out, stale_after)
+    with _exclusive_lock(out):
+        _recover(out)
+
+
+# --------------------------------------------------------------------------- public writers
+
+
+def publish_run(
+    output_dir: PathLike,
+    run: RunRecord,
+    tables: Mapping[str, Mapping[str, pa.Table]],
+    *,
+    stale_after: dt.timedelta = STALE_AFTER,
+) -> list[Path]:
+    """Publish all files of one completed run atomically.
+
+    Parameters
+    ----------
+    output_dir
+        Root of the outputs (``outputs/``).
+    run
+        The run's ``runs`` row; ``status`` must be ``"completed"``; ``as_of_date`` and
+        ``run_id`` name the partitions and files.
+    tables
+        ``{scenario: {dataset: table}}`` for datasets ``summary``, ``histograms`` and
+        optionally ``trials``, each exactly in its schema.py schema (the frames of
+        ``pipeline.aggregate`` are). Scenarios must equal ``run.scenarios``.
+    stale_after
+        Age after which abandoned staging folders of crashed runs are removed.
+
+    Returns
+    -------
+    The published Parquet files, the runs file last.
+
+    Each (dataset, as_of_date, scenario) partition is replaced as a whole, so a re-run of
+    the same as_of_date and scenario replaces the earlier one. On any error nothing of the
+    run stays visible and the earlier outputs are restored; then call
+    :func:`record_failed_run`.
+    """
+    if run.status != "completed":
+        raise ValueError("publish_run publishes completed runs; use record_failed_run")
+    out = Path(output_dir)
+    staged = _validate_tables(run, tables)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out, stale_after)
+    stage = out / STAGING / run.run_id
+    if _runs_file(out, run).exists():
+        raise FileExistsError(f"run {run.run_id!r} was already recorded; use a new run_id")
+    _remove_tree(stage)  # leftovers of an earlier attempt with this run_id
+    partitions = [rel for rel, _ in staged]
+    try:
+        for rel, table in staged:
+            _write_parquet(table, stage / rel / f"part-{run.run_id}.parquet")
+        runs_table = _conform("runs", run.to_table(), run)
+        _write_parquet(runs_table, stage / "runs" / _runs_file(out, run).name)
+        _fsync_tree(stage)
+        with _exclusive_lock(out):
+            _recover(out)
+            if _runs_file(out, run).exists():
+                raise FileExistsError(f"run {run.run_id!r} was already recorded")
+            try:
+                _commit(out, stage, run, partitions)
+            except BaseException:
+                # If the roll-back itself fails, the journal stays and the next
+                # _recover retries it; so only clean up after a complete roll-back.
+                _roll_back(out, stage, run.run_id, [str(p) for p in partitions])
+                _finish(out, run.run_id)
+                raise
+            _finish(out, run.run_id)
+    except BaseException:
+        if not (stage / JOURNAL).exists():
+            _finish(out, run.run_id)
+        raise
+    files = [out / rel / f"part-{run.run_id}.parquet" for rel, _ in staged]
+    return [*files, _runs_file(out, run)]
+
+
+def record_failed_run(output_dir: PathLike, run: RunRecord) -> Path:
+    """Append the ``runs`` row of a failed attempt (``run.status == "failed"``).
+
+    Rolls back whatever the attempt may have left half-published first. Raises
+    FileExistsError if the run already has a row (e.g. it was published).
+    """
+    if run.status != "failed":
+        raise ValueError("record_failed_run records runs with status 'failed'")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = _runs_file(out, run)
+    stage = out / STAGING / f"{run.run_id}.failed"
+    with _exclusive_lock(out):
+        _recover(out)
+        if target.exists():
+            raise FileExistsError(f"run {run.run_id!r} already has a runs row")
+        _finish(out, run.run_id)
+        try:
+            _write_parquet(_conform("runs", run.to_table(), run), stage / target.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _rename(stage / target.name, target)
+            _fsync_path(target.parent)
+        finally:
+            _remove_tree(stage)
+    return target
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def read_dataset(
+    output_dir: PathLike,
+    name: str,
+    *,
+    columns: Sequence[str] | None = None,
+    filter: ds.Expression | None = None,
+) -> pa.Table:
+    """Read a hive-partitioned dataset with its partition columns typed.
+
+    ``as_of_date`` is date32 and ``scenario`` string. Files under folders starting with
+    ``.`` or ``_`` are ignored (pyarrow's default). Returns an empty table with the
+    contract's schema when nothing was published yet (except ``trials``, whose columns
+    depend on the path years).
+    """
+    partitioning = PARTITIONING.get(name)
+    if partitioning is None:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(PARTITIONING)}")
+    path = Path(output_dir) / name
+    schema = None
+    if name in FIXED_SCHEMAS:
+        schema = pa.schema([*FIXED_SCHEMAS[name], *partitioning])
+    if not path.exists():
+        if schema is None:
+            raise FileNotFoundError(path)
+        empty = schema.empty_table()
+        return empty.select(list(columns)) if columns is not None else empty
+    dataset = ds.dataset(
+        path,
+        format="parquet",
+        schema=schema,
+        partitioning=ds.partitioning(partitioning, flavor="hive"),
+    )
+    return dataset.to_table(columns=list(columns) if columns is not None else None, filter=filter)
+
+
+def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.DataFrame:
+    """The newest summary per scenario: latest as_of_date, latest completed run there.
+
+    Only runs whose ``runs`` row says ``completed`` count. Columns: those of ``summary``
+    plus ``as_of_date`` and ``scenario``; rows by scenario, then in file order.
+    """
+    runs = read_dataset(output_dir, "runs", columns=["run_id", "status"])
+    completed = pc.filter(runs.column("run_id"), pc.equal(runs.column("status"), "completed"))
+    where = ds.field("run_id").isin(completed)
+    if scenario is not None:
+        where &= ds.field("scenario") == check_scenario_name(scenario)
+    keys = read_dataset(
+        output_dir,
+        "summary",
+        columns=["scenario", "as_of_date", "created_at", "run_id"],
+        filter=where,
+    ).to_pandas()
+    chosen = keys.sort_values(["scenario", "as_of_date", "created_at", "run_id"]).drop_duplicates(
+        "scenario", keep="last"
+    )
+    rows = read_dataset(output_dir, "summary", filter=ds.field("run_id").isin(list(chosen.run_id)))
+    df = rows.to_pandas().merge(chosen[["scenario", "as_of_date", "run_id"]], how="inner")
+    return df.sort_values("scenario", kind="stable").reset_index(drop=True)
