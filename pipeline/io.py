@@ -266,9 +266,18 @@ def _remove_stale_staging(out: Path, max_age: dt.timedelta) -> None:
     for stage in (out / STAGING).glob("*"):
         if (stage / JOURNAL).exists():
             continue  # an interrupted commit: only _recover, under the lock, touches it
-        newest = max((p.stat().st_mtime for p in [stage, *stage.rglob("*")]), default=0.0)
-        if newest < cutoff:
+        if _newest_mtime(stage) < cutoff:
             _remove_tree(stage)
+
+
+def _newest_mtime(root: Path) -> float:
+    """Latest modification time in a tree that other processes may be changing [s]."""
+    newest = 0.0
+    for dirpath, _, filenames in os.walk(root):
+        for path in (dirpath, *(os.path.join(dirpath, f) for f in filenames)):
+            with contextlib.suppress(FileNotFoundError):  # renamed away meanwhile
+                newest = max(newest, os.stat(path).st_mtime)
+    return newest
 
 
 def recover(output_dir: PathLike, *, stale_after: dt.timedelta = STALE_AFTER) -> None:
@@ -406,9 +415,7 @@ def read_dataset(
     if partitioning is None:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(PARTITIONING)}")
     path = Path(output_dir) / name
-    schema = None
-    if name in FIXED_SCHEMAS:
-        schema = pa.schema([*FIXED_SCHEMAS[name], *partitioning])
+    schema = _dataset_schema(name)
     if not path.exists():
         if schema is None:
             raise FileNotFoundError(path)
@@ -423,6 +430,20 @@ def read_dataset(
     return dataset.to_table(columns=list(columns) if columns is not None else None, filter=filter)
 
 
+def _dataset_schema(name: str) -> pa.Schema | None:
+    """File schema plus typed partition columns, for the datasets with a fixed schema."""
+    if name not in FIXED_SCHEMAS:
+        return None
+    return pa.schema([*FIXED_SCHEMAS[name], *PARTITIONING[name]])
+
+
+def _empty_frame(name: str) -> pd.DataFrame:
+    schema = _dataset_schema(name)
+    if schema is None:
+        raise ValueError(f"{name} has no fixed schema")
+    return schema.empty_table().to_pandas()
+
+
 def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.DataFrame:
     """The newest summary per scenario: latest as_of_date, latest completed run there.
 
@@ -431,7 +452,7 @@ def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.Data
     """
     runs = read_dataset(output_dir, "runs", columns=["run_id", "status"])
     completed = pc.filter(runs.column("run_id"), pc.equal(runs.column("status"), "completed"))
-    where = ds.field("run_id").isin(completed)
+    where = ds.field("run_id").isin(pa.array(completed.to_pylist(), pa.string()))
     if scenario is not None:
         where &= ds.field("scenario") == check_scenario_name(scenario)
     keys = read_dataset(
@@ -440,9 +461,12 @@ def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.Data
         columns=["scenario", "as_of_date", "created_at", "run_id"],
         filter=where,
     ).to_pandas()
+    if keys.empty:
+        return _empty_frame("summary")
     chosen = keys.sort_values(["scenario", "as_of_date", "created_at", "run_id"]).drop_duplicates(
         "scenario", keep="last"
     )
-    rows = read_dataset(output_dir, "summary", filter=ds.field("run_id").isin(list(chosen.run_id)))
+    run_ids = pa.array(chosen.run_id.tolist(), pa.string())
+    rows = read_dataset(output_dir, "summary", filter=ds.field("run_id").isin(run_ids))
     df = rows.to_pandas().merge(chosen[["scenario", "as_of_date", "run_id"]], how="inner")
     return df.sort_values("scenario", kind="stable").reset_index(drop=True)
