@@ -338,6 +338,8 @@ def publish_run(
     stage = out / STAGING / run.run_id
     if _runs_file(out, run).exists():
         raise FileExistsError(f"run {run.run_id!r} was already recorded; use a new run_id")
+    if (stage / JOURNAL).exists():
+        recover(out, stale_after=stale_after)  # an earlier attempt died mid-commit
     _remove_tree(stage)  # leftovers of an earlier attempt with this run_id
     partitions = [rel for rel, _ in staged]
     try:
@@ -353,9 +355,10 @@ def publish_run(
             try:
                 _commit(out, stage, run, partitions)
             except BaseException:
-                # If the roll-back itself fails, the journal stays and the next
-                # _recover retries it; so only clean up after a complete roll-back.
-                _roll_back(out, stage, run.run_id, [str(p) for p in partitions])
+                # Past the commit point (runs file in place) the run stands. Otherwise
+                # roll back; if that fails too, the journal stays for the next _recover.
+                if not _committed(out, run.run_id, run.as_of_date.isoformat()):
+                    _roll_back(out, stage, run.run_id, [str(p) for p in partitions])
                 _finish(out, run.run_id)
                 raise
             _finish(out, run.run_id)

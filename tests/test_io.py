@@ -346,6 +346,27 @@ def test_failure_at_any_rename_leaves_previous_outputs_intact(
         assert set(io.latest_summary(out).run_id) == {"run-a"}
 
 
+def test_failure_after_commit_point_keeps_the_run(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(out, "run-a", ("base",))
+    original = io._fsync_path
+
+    def fail_on_runs_dir(path: Path) -> None:
+        if path.name == "as_of_date=2026-03-01" and path.parent.name == "runs":
+            raise OSError("fsync failed")
+        original(path)
+
+    monkeypatch.setattr(io, "_fsync_path", fail_on_runs_dir)
+    with pytest.raises(OSError, match="fsync"):
+        publish(out, "run-b", ("base",))
+    monkeypatch.setattr(io, "_fsync_path", original)
+    # The runs row says completed, so the partitions must be run-b's, not rolled back.
+    assert set(io.latest_summary(out).run_id) == {"run-b"}
+    assert_one_complete_file_per_partition(out)
+    assert not (out / ".staging/run-b").exists()
+
+
 def test_failure_while_writing_leaves_nothing(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     publish(out, "run-a", ("base",))
     before = visible_files(out)
