@@ -1,0 +1,421 @@
+"""Tests of pipeline.sensitivity: known answers (additive and one-input toys, also through the
+whole pipeline), well-formed rows on the real scenarios, determinism, and the bounded sample's
+independence of block order.
+
+Tolerances are stated next to each check with the standard error they are set against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from pipeline import sensitivity as sens
+from pipeline.catalog import INPUT_NAMES
+from pipeline.config import load_scenario
+from pipeline.results import FloatArray
+from pipeline.run import Plan, plan_run, run_block, run_forecast
+from pipeline.seeding import root_entropy
+
+AS_OF = date(2026, 11, 29)
+REPO = Path(__file__).resolve().parent.parent
+CREATED = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
+A = (3.0, 2.0, 1.0)  # additive toy coefficients: Y = 3 X1 + 2 X2 + X3
+# Spearman rho of X_i with Y for independent U(0, 1) inputs (2e6 draws; Pearson a_i/|a| is
+# 0.802, 0.535, 0.267).
+SPEARMAN_ADDITIVE = (0.8074, 0.5157, 0.2524)
+
+
+def additive(u: FloatArray) -> dict[str, FloatArray]:
+    return {"y": A[0] * u[:, 0] + A[1] * u[:, 1] + A[2] * u[:, 2]}
+
+
+def by(rows: list[sens.SensitivityRow], metric: str, method: str, statistic: str) -> dict:
+    return sens.rows_by(rows, metric=metric, method=method, statistic=statistic)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- (a) additive toy
+
+
+def test_additive_rank_statistics_known_answer() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((100_000, 3))
+    rows = sens.rank_sensitivity({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]}, additive(x))
+    rho = by(rows, "y", "spearman", "rank_correlation")
+    swing = by(rows, "y", "tornado", "swing")
+    assert [rho[k].rank for k in ("x1", "x2", "x3")] == [1, 2, 3]
+    assert [swing[k].rank for k in ("x1", "x2", "x3")] == [1, 2, 3]
+    # Population Spearman rho of each input with the sum, from 2e6 draws (se 0.0005); the
+    # estimate's se at 1e5 trials is ~0.002, tolerance 5 se.
+    for k, ref in zip(("x1", "x2", "x3"), SPEARMAN_ADDITIVE, strict=True):
+        assert rho[k].value == pytest.approx(ref, abs=0.01)
+        assert rho[k].ci_low < ref < rho[k].ci_high or abs(rho[k].value - ref) < 0.005
+    # Y given X_i in its top decile is Y given its bottom decile shifted by 0.9 a_i, so the
+    # swing is 0.9 a_i in expectation; its sd over seeds is 0.015-0.024, tolerance 0.1 (4 sd).
+    for k, a in zip(("x1", "x2", "x3"), A, strict=True):
+        assert swing[k].value == pytest.approx(0.9 * a, abs=0.1)
+        se = (swing[k].ci_high - swing[k].ci_low) / (2 * 1.96)  # the stated interval's se
+        assert abs(swing[k].value - 0.9 * a) < 4 * se
+
+
+def test_additive_sobol_known_answer() -> None:
+    rows = sens.sobol_from_function(
+        additive, {"x1": [0], "x2": [1], "x3": [2]}, 3, n_base=2**12,
+        rng=np.random.default_rng(2),
+    )  # fmt: skip
+    first = by(rows, "y", "sobol", "first_order")
+    total = by(rows, "y", "sobol", "total_order")
+    shares = np.square(A) / np.square(A).sum()  # S_i = a_i^2 / sum a_j^2; no interactions
+    for k, s in zip(("x1", "x2", "x3"), shares, strict=True):
+        assert first[k].value == pytest.approx(s, abs=0.03)
+        assert total[k].value == pytest.approx(s, abs=0.03)
+        assert total[k].value == pytest.approx(first[k].value, abs=0.03)
+        for r in (first[k], total[k]):
+            assert r.ci_low <= r.value <= r.ci_high and r.ci_high - r.ci_low < 0.15
+            assert r.n_trials == 2**12 * 5
+    assert [total[k].rank for k in ("x1", "x2", "x3")] == [1, 2, 3]
+
+
+def test_bootstrap_statistic_reproduces_scipy_estimator() -> None:
+    """The resampling statistic is scipy's saltelli_2010 estimator at unit weights."""
+    rng = np.random.default_rng(3)
+    f_a, f_b, f_ab = rng.normal(size=64), rng.normal(size=64), rng.normal(size=(4, 64))
+    res = stats.sobol_indices(func={"f_A": f_a, "f_B": f_b, "f_AB": f_ab[:, None, :]}, n=64)
+    mean = 0.5 * (f_a.mean() + f_b.mean())
+    terms = sens._terms(f_a - mean, f_b - mean, f_ab - mean)
+    ours = sens._indices_from_means(terms.mean(axis=1), 4)
+    np.testing.assert_allclose(ours[:4], np.ravel(res.first_order), rtol=1e-12)
+    np.testing.assert_allclose(ours[4:], np.ravel(res.total_order), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- (b) one input
+
+
+def test_output_of_one_input_only() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.random((100_000, 3))
+    y = np.exp(2.0 * x[:, 0])
+    rows = sens.rank_sensitivity({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]}, {"y": y})
+    rho = by(rows, "y", "spearman", "rank_correlation")
+    swing = by(rows, "y", "tornado", "swing")
+    assert rho["x1"].rank == 1 and rho["x1"].value == pytest.approx(1.0)
+    assert swing["x1"].rank == 1
+    # E[median | top] - E[median | bottom] = e^1.9 - e^0.1 up to the groups' sampling error.
+    assert swing["x1"].value == pytest.approx(math.exp(1.9) - math.exp(0.1), abs=0.1)
+    for k in ("x2", "x3"):
+        assert abs(rho[k].value) < 0.02  # se 1/sqrt(1e5) = 0.003: over 6 se
+        assert abs(swing[k].value) < 0.25  # se of the swing ~0.04: 6 se; x1's is 5.6
+        assert swing[k].ci_low < 0.0 < swing[k].ci_high or abs(swing[k].value) < 0.15
+    s_rows = sens.sobol_from_function(
+        lambda u: {"y": np.exp(2.0 * u[:, 0])}, {"x1": [0], "x2": [1], "x3": [2]}, 3,
+        n_base=2**10, rng=np.random.default_rng(5),
+    )  # fmt: skip
+    first = by(s_rows, "y", "sobol", "first_order")
+    total = by(s_rows, "y", "sobol", "total_order")
+    assert first["x1"].value == pytest.approx(1.0, abs=0.02)
+    assert total["x1"].value == pytest.approx(1.0, abs=0.02)
+    for k in ("x2", "x3"):
+        assert abs(first[k].value) < 0.02 and total[k].value == pytest.approx(0.0, abs=1e-12)
+
+
+FIXED = {
+    "trump_demand_intensity": 0.6,
+    "post_2029_demand_intensity": 0.2,
+    "us_headline_ask_usd_bn": 10.0,
+    "headline_anchor_pull": 0.05,
+    "us_working_ask_increase_pct": 30.0,
+    "us_reservation_share_of_ask": 0.5,
+    "korea_opening_offer_increase_pct": 4.0,
+    "korea_reservation_increase_pct": 25.0,
+    "us_concession_rate_per_month": 0.1,
+    "korea_concession_rate_per_month": 0.2,
+    "negotiation_length_months": 6.0,
+    "stalemate_concession_pp_per_month": 0.0,
+    "reopen_hazard_per_month": 0.0,
+    "successor_talks_lead_months": 10.0,
+    "package_deal": 0.0,
+    "package_offset_share": 0.3,
+    "troop_threat_prob": 0.0,
+    "troop_threat_korea_uplift_pct": 0.0,
+    "furlough_prob_given_lapse": 1.0,
+    "krw_per_usd": 1400.0,
+    "korea_cpi_pct": 2.0,
+    "korea_defense_budget_growth_pct": 6.0,
+    "term_years_under_pressure": 1.0,
+    "term_years_normal": 5.0,
+    "fixed_escalation_pct": 3.0,
+}
+
+
+def write_toy_scenario(tmp_path: Path, varying: dict[str, str]) -> Path:
+    """All inputs fixed (the values of test_model_hand) except ``varying`` (name -> spec)."""
+    lines = [
+        "name: toy-sensitivity",
+        f"base: {REPO / 'configs' / 'base.yaml'}",
+        "rank_correlation: null",
+        "inputs:",
+    ]
+    for name, value in FIXED.items():
+        lines.append(f"  {name}: {varying.get(name, f'{{dist: fixed, value: {value}}}')}")
+    lines.append("  escalation_rule: {dist: categorical, categories: [cpi_capped], probs: [1.0]}")
+    path = tmp_path / "toy.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+TOY_VARYING = {
+    # With no reopening (hazard 0), talks open in 2030 and the 2028 contribution is the
+    # agreement in force: 1,551.1 x (1 + CPI(2026)/100), a function of korea_cpi_pct alone.
+    "korea_cpi_pct": "{dist: normal, p05: 1.2, p95: 3.2}",
+    "krw_per_usd": "{dist: normal, p05: 1330.0, p95: 1560.0}",
+    # No package deal in the toy, so its offset share changes nothing at all.
+    "package_offset_share": "{dist: pert, min: 0.1, mode: 0.3, max: 0.6}",
+}
+
+
+def test_toy_scenario_through_the_pipeline(tmp_path: Path) -> None:
+    scenario = load_scenario(write_toy_scenario(tmp_path, TOY_VARYING))
+    result = run_forecast(scenario, as_of=AS_OF, seed=7, n_trials=100_000, chunk_size=32_768)
+    rows = sens.sensitivity_from_trials(result.inputs, result.outcomes)
+    metric = "contribution_krw_bn_2028"
+    rho = by(rows, metric, "spearman", "rank_correlation")
+    swing = by(rows, metric, "tornado", "swing")
+    assert set(rho) == set(TOY_VARYING)  # fixed inputs give no rows
+    assert rho["korea_cpi_pct"].rank == 1 and rho["korea_cpi_pct"].value > 0.999
+    assert swing["korea_cpi_pct"].rank == 1 and swing["korea_cpi_pct"].unit == "KRW bn"
+    main = swing["korea_cpi_pct"].value
+    # The group medians sit at CPI's 5th and 95th percentiles (2.2 -+ 1.0): 1551.1 x 2.0 / 100.
+    assert main == pytest.approx(1551.1 * 2.0 / 100, rel=0.03)
+    for k in ("krw_per_usd", "package_offset_share"):
+        assert abs(rho[k].value) < 0.02  # se 0.003
+        assert abs(swing[k].value) < 0.05 * main  # se of these swings ~0.2 KRW bn, main ~30
+
+    plan = plan_run(scenario, as_of=AS_OF, entropy=7, n_trials=1)
+    assert list(sens.sobol_factors(plan)) == [
+        "package_offset_share", "krw_per_usd", "korea_cpi_pct",
+        "event:reopen", "event:troop_threat", "event:furlough",
+    ]  # fmt: skip
+    s_rows = sens.sobol_indices_for(plan, n_base=2**10, outputs=(metric,))
+    first = by(s_rows, metric, "sobol", "first_order")
+    total = by(s_rows, metric, "sobol", "total_order")
+    assert first["korea_cpi_pct"].value == pytest.approx(1.0, abs=0.02)
+    assert total["korea_cpi_pct"].value == pytest.approx(1.0, abs=0.02)
+    assert total["korea_cpi_pct"].rank == 1
+    for k in set(first) - {"korea_cpi_pct"}:
+        assert abs(first[k].value) < 0.02 and abs(total[k].value) < 1e-9
+
+
+# --------------------------------------------------------------------------- (c) real scenarios
+
+
+@functools.cache
+def baseline_plan(n_trials: int = 24_000, chunk_size: int = 8_192) -> Plan:
+    scenario = load_scenario(REPO / "configs" / "scenarios" / "baseline.yaml")
+    return plan_run(
+        scenario, as_of=AS_OF, entropy=root_entropy(20261129), n_trials=n_trials,
+        chunk_size=chunk_size,
+    )  # fmt: skip
+
+
+@functools.cache
+def baseline_blocks() -> tuple[tuple[object, dict[str, FloatArray]], ...]:
+    plan = baseline_plan()
+    return tuple(run_block(plan, b) for b in range(plan.n_blocks))
+
+
+def check_rows(rows: list[sens.SensitivityRow]) -> None:
+    """Well-formed: ranks a permutation per (metric, method), values in range, CIs around."""
+    table = sens.to_sensitivity_frame(rows, run_id="test-run", created_at=CREATED)
+    assert table.schema.equals(sens.SENSITIVITY_SCHEMA, check_metadata=True)
+    assert table.num_rows == len(rows)
+    for field in sens.SENSITIVITY_SCHEMA:
+        if not field.nullable:
+            assert table.column(field.name).null_count == 0, field.name
+    ranks: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for r in rows:
+        if r.rank is not None:
+            previous = ranks[r.metric, r.method].setdefault(r.input, r.rank)
+            assert previous == r.rank  # one rank per input, on all its rows
+        if r.method == "spearman" and not math.isnan(r.value):
+            assert -1.0 <= r.ci_low <= r.value <= r.ci_high <= 1.0
+        if not math.isnan(r.value) and r.statistic != "swing":
+            assert r.ci_low <= r.value <= r.ci_high
+        assert r.n_trials > 0
+    for by_input in ranks.values():
+        assert sorted(by_input.values()) == list(range(1, len(by_input) + 1))
+
+
+def test_baseline_rows_well_formed() -> None:
+    result = run_forecast(
+        baseline_plan().scenario, as_of=AS_OF, seed=20261129, n_trials=24_000, chunk_size=8_192
+    )
+    rows = sens.sensitivity_from_trials(result.inputs, result.outcomes)
+    check_rows(rows)
+    assert {r.metric for r in rows} == set(sens.KEY_OUTPUTS)
+    assert {r.input for r in rows} == set(INPUT_NAMES)  # no input is fixed in the baseline
+    rule = by(rows, "increase_pct", "spearman", "rank_correlation")["escalation_rule"]
+    assert math.isnan(rule.value) and rule.rank is None  # nominal: no rank correlation
+    n_settled = int(np.isfinite(result.outcomes.increase_pct).sum())
+    assert n_settled < 24_000
+    assert all(r.n_trials == n_settled for r in rows if r.metric == "increase_pct"
+               and r.method == "spearman")  # fmt: skip
+
+
+def test_fixed_inputs_are_absent(tmp_path: Path) -> None:
+    hardline = load_scenario(REPO / "configs" / "scenarios" / "hardline.yaml")
+    assert hardline.inputs["us_headline_ask_usd_bn"].dist == "fixed"
+    result = run_forecast(hardline, as_of=AS_OF, seed=1, n_trials=8_000, chunk_size=4_096)
+    rows = sens.sensitivity_from_trials(result.inputs, result.outcomes)
+    check_rows(rows)
+    assert "us_headline_ask_usd_bn" not in {r.input for r in rows}
+    plan = plan_run(hardline, as_of=AS_OF, entropy=1, n_trials=1)
+    factors = sens.sobol_factors(plan)
+    # The fixed headline stays a column of its correlation group (it feeds the copula) but
+    # not in the group's name.
+    group = next(k for k in factors if "trump_demand_intensity" in k)
+    assert "us_headline_ask_usd_bn" not in group
+    assert "us_headline_ask_usd_bn" in factors[group]
+
+
+def test_baseline_sobol_rows_well_formed() -> None:
+    plan = baseline_plan()
+    rows = sens.sobol_indices_for(plan, n_base=2**7, n_resamples=199)
+    check_rows(rows)
+    factors = sens.sobol_factors(plan)
+    assert "group:korea_opening_offer_increase_pct+korea_reservation_increase_pct" in factors
+    assert not any(n in factors for n in ("trump_demand_intensity", "us_headline_ask_usd_bn"))
+    assert len(rows) == 2 * len(factors) * len(sens.KEY_OUTPUTS)
+    assert all(r.n_trials == 2**7 * (len(factors) + 2) for r in rows)
+    assert all(np.isfinite(r.value) and r.unit == sens.SOBOL_UNIT for r in rows)
+
+
+def test_frame_nulls_and_utc() -> None:
+    row = sens.SensitivityRow(
+        "y", "x", "spearman", "rank_correlation", math.nan, math.nan, math.nan, math.nan, 10,
+        None, sens.RANK_CORRELATION_UNIT, "",
+    )  # fmt: skip
+    table = sens.to_sensitivity_frame([row], run_id="r1", created_at=CREATED)
+    assert table.column("value").null_count == 1 and table.column("rank").null_count == 1
+    assert table.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    assert "as_of_date" not in table.schema.names and "scenario" not in table.schema.names
+    with pytest.raises(ValueError, match="UTC"):
+        sens.to_sensitivity_frame([row], run_id="r1", created_at=dt.datetime(2026, 1, 1))
+
+
+def test_tornado_point_mass_and_categories() -> None:
+    rng = np.random.default_rng(8)
+    n = 20_000
+    likely_yes = (rng.random(n) < 0.95).astype(float)  # q10 = q90 = 1
+    rule = rng.integers(0, 3, n).astype(float)  # catalog kind 'category'
+    y = 5.0 * likely_yes + np.array([0.0, 2.0, -1.0])[rule.astype(int)] + rng.normal(size=n)
+    rows = sens.rank_sensitivity({"package_deal": likely_yes, "escalation_rule": rule}, {"y": y})
+    low = by(rows, "y", "tornado", "median_at_low_decile")
+    high = by(rows, "y", "tornado", "median_at_high_decile")
+    swing = by(rows, "y", "tornado", "swing")
+    assert (low["package_deal"].input_value, high["package_deal"].input_value) == (0.0, 1.0)
+    assert swing["package_deal"].value == pytest.approx(5.0, abs=0.3)
+    # Categories: lowest-median code (2: -1) against highest (1: +2).
+    assert (low["escalation_rule"].input_value, high["escalation_rule"].input_value) == (2.0, 1.0)
+    assert swing["escalation_rule"].value == pytest.approx(3.0, abs=0.3)
+
+
+def test_constant_output_gives_no_rows() -> None:
+    x = np.linspace(0, 1, 100)
+    assert sens.rank_sensitivity({"x": x}, {"y": np.ones(100)}) == []
+    assert sens.sobol_from_function(
+        lambda u: {"y": np.ones(u.shape[0])}, {"x": [0]}, 1, n_base=64,
+        rng=np.random.default_rng(0),
+    ) == []  # fmt: skip
+    with pytest.raises(ValueError, match="power of 2"):
+        sens.sobol_from_function(additive, {"x": [0]}, 3, n_base=100, rng=np.random.default_rng())
+
+
+# --------------------------------------------------------------------------- (d) determinism
+
+
+def test_same_inputs_same_rows() -> None:
+    plan = baseline_plan()
+    a = sens.sensitivity_from_sample(sens.sample_run(plan, capacity=10_000))
+    b = sens.sensitivity_from_sample(sens.sample_run(plan, capacity=10_000))
+    frame = functools.partial(sens.to_sensitivity_frame, run_id="r", created_at=CREATED)
+    assert len(a) > 0 and frame(a).equals(frame(b))  # NaN-aware, bit-for-bit
+    s1 = sens.sobol_indices_for(plan, n_base=2**6, n_resamples=99)
+    s2 = sens.sobol_indices_for(plan, n_base=2**6, n_resamples=99)
+    assert s1 == s2
+    s3 = sens.sobol_indices_for(plan, n_base=2**6, n_resamples=99, rng=np.random.default_rng(9))
+    assert s3 != s1
+
+
+def _sample_of(blocks: list[int], capacity: int) -> sens.TrialSample:
+    plan = baseline_plan()
+    parts = [
+        sens.sample_trials(
+            baseline_blocks()[b][1], baseline_blocks()[b][0],  # type: ignore[arg-type]
+            first_trial_index=b * plan.chunk_size, capacity=capacity,
+        )
+        for b in blocks
+    ]  # fmt: skip
+    sample = parts[0]
+    for part in parts[1:]:
+        sample = sens.merge_samples(sample, part)
+    return sample
+
+
+@settings(max_examples=15, deadline=None)
+@given(order=st.permutations([0, 1, 2]), capacity=st.integers(1, 24_000), tree=st.booleans())
+def test_sample_independent_of_block_order(order: list[int], capacity: int, tree: bool) -> None:
+    reference = _sample_of([0, 1, 2], capacity)
+    if tree:  # merge (a, (b, c)) instead of ((a, b), c)
+        plan = baseline_plan()
+        parts = [
+            sens.sample_trials(
+                baseline_blocks()[b][1], baseline_blocks()[b][0],  # type: ignore[arg-type]
+                first_trial_index=b * plan.chunk_size, capacity=capacity,
+            )
+            for b in order
+        ]  # fmt: skip
+        sample = sens.merge_samples(parts[0], sens.merge_samples(parts[1], parts[2]))
+    else:
+        sample = _sample_of(order, capacity)
+    assert sample.n_trials == min(capacity, 24_000)
+    for got, want in zip(sample.arrays(), reference.arrays(), strict=True):
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_sample_is_first_trials_of_the_run() -> None:
+    plan = baseline_plan()
+    result = run_forecast(
+        plan.scenario, as_of=AS_OF, seed=20261129, n_trials=24_000, chunk_size=8_192
+    )
+    sample = sens.sample_run(plan, capacity=10_000)
+    inputs, outputs = sample.arrays()
+    np.testing.assert_array_equal(inputs["korea_cpi_pct"], result.inputs["korea_cpi_pct"][:10_000])
+    np.testing.assert_array_equal(
+        outputs["contribution_krw_bn_2028"], result.outcomes.contribution_krw_bn[:10_000, 2]
+    )
+    with pytest.raises(ValueError, match="merged twice"):
+        sens.merge_samples(sample, sample)
+    # The evidence mask keeps only kept trials of the block's share of the sample.
+    outcomes, draws = baseline_blocks()[0]
+    mask = np.arange(8_192) % 2 == 0
+    part = sens.sample_trials(
+        draws,
+        outcomes,
+        first_trial_index=0,
+        capacity=1_000,
+        mask=mask,  # type: ignore[arg-type]
+    )
+    assert part.n_trials == 500
