@@ -46,7 +46,7 @@ def _f(
 
 def _common_tail() -> list[pa.Field]:
     return [
-        _f("schema_version", pa.int32(), "Version of this output contract.", "1"),
+        _f("schema_version", pa.int32(), "Version of this output contract.", "version"),
         _f("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
     ]
 
