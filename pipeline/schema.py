@@ -199,6 +199,69 @@ HISTOGRAMS_SCHEMA: Final[pa.Schema] = pa.schema(
     ]
 )
 
+#: File schema of the ``sensitivity`` dataset: one row per (run, metric, input, method,
+#: statistic). The rows are computed by pipeline/sensitivity.py (see docs/model.md).
+SENSITIVITY_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _RUN_ID,
+        _f("metric", pa.string(), "Output analysed, as in summary.metric.", "name"),
+        _f(
+            "input",
+            pa.string(),
+            "Input name (pipeline/catalog.py); for sobol also 'group:a+b' (inputs tied by "
+            "rank correlation, one factor) and 'event:<name>' (the model's chance draws).",
+            "name",
+        ),
+        _f("method", pa.string(), "'spearman', 'tornado' or 'sobol'.", "enum"),
+        _f(
+            "statistic",
+            pa.string(),
+            "spearman: rank_correlation; tornado: median_at_low_decile, "
+            "median_at_high_decile, swing; sobol: first_order, total_order.",
+            "enum",
+        ),
+        _f(
+            "value",
+            pa.float64(),
+            "Value of the statistic; null where undefined.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "ci_low",
+            pa.float64(),
+            "Lower end of the 95% confidence interval.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "ci_high",
+            pa.float64(),
+            "Upper end of the 95% confidence interval.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "input_value",
+            pa.float64(),
+            "Tornado median rows: the input's 10th or 90th percentile (or category code).",
+            "see input_unit",
+            nullable=True,
+        ),
+        _f("n_trials", pa.int64(), "Trials (or model evaluations) behind the value.", "trials"),
+        _f(
+            "rank",
+            pa.int32(),
+            "Importance rank of the input, 1 = most influential.",
+            "rank",
+            nullable=True,
+        ),
+        _f("unit", pa.string(), "Unit of value, ci_low and ci_high.", "text"),
+        _f("input_unit", pa.string(), "Unit of the input (and of input_value).", "text"),
+        *_common_tail(),
+    ]
+)
+
 # Units of the per-trial Outcomes fields, for the trials dataset.
 _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
     "reopened": (pa.bool_(), "Talks opened early under US pressure.", "bool"),
@@ -279,10 +342,11 @@ FIXED_SCHEMAS: Final[dict[str, pa.Schema]] = {
     "runs": RUNS_SCHEMA,
     "summary": SUMMARY_SCHEMA,
     "histograms": HISTOGRAMS_SCHEMA,
+    "sensitivity": SENSITIVITY_SCHEMA,
 }
 
 #: Datasets partitioned by (as_of_date, scenario); ``runs`` is partitioned by as_of_date only.
-SCENARIO_DATASETS: Final[tuple[str, ...]] = ("summary", "histograms", "trials")
+SCENARIO_DATASETS: Final[tuple[str, ...]] = ("summary", "histograms", "sensitivity", "trials")
 
 #: Hive partition keys and types per dataset.
 PARTITIONING: Final[dict[str, pa.Schema]] = {

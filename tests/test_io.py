@@ -224,6 +224,21 @@ def test_every_reader_sees_the_hive_datasets(out: Path) -> None:
     assert typed.schema.field("scenario").type == pa.string()
 
 
+def test_sensitivity_rows_publish_with_the_run(out: Path) -> None:
+    # pipeline/sensitivity.py builds the rows; schema.py holds the contract io checks against.
+    sensitivity = pytest.importorskip("pipeline.sensitivity")
+    assert sensitivity.SENSITIVITY_SCHEMA.equals(schema.SENSITIVITY_SCHEMA, check_metadata=False)
+    row = dict.fromkeys(schema.SENSITIVITY_SCHEMA.names)
+    row.update(run_id="run-a", metric="increase_pct", input="trump_demand_intensity")
+    row.update(method="spearman", statistic="rank_correlation", value=0.4, n_trials=2000)
+    row.update(unit="rank correlation (-1 to 1)", input_unit="index 0-1", schema_version=1)
+    row.update(created_at=T0)
+    tables = make_tables("run-a", ("base",))
+    tables["base"]["sensitivity"] = pa.Table.from_pylist([row], schema=schema.SENSITIVITY_SCHEMA)
+    io.publish_run(out, make_run("run-a", ("base",)), tables)
+    assert io.read_dataset(out, "sensitivity").column("value").to_pylist() == [0.4]
+
+
 def test_read_before_anything_was_published(out: Path) -> None:
     empty = io.read_dataset(out, "summary")
     assert empty.num_rows == 0 and "scenario" in empty.schema.names
