@@ -66,7 +66,7 @@ from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.results import BoolArray, FloatArray, Outcomes
 from pipeline.run import Plan, run_block
 from pipeline.sampling import correlate, transform
-from pipeline.schema import SCHEMA_VERSION, TIMESTAMP, require_utc
+from pipeline.schema import SCHEMA_VERSION, SENSITIVITY_SCHEMA, TIMESTAMP, require_utc
 from pipeline.simulate import EVENT_COLUMNS, simulate
 
 __all__ = [
@@ -117,90 +117,6 @@ _EVAL_CHUNK: Final[int] = 65_536
 
 
 # --------------------------------------------------------------------------- the contract
-
-
-def _f(
-    name: str, type_: pa.DataType, description: str, unit: str, *, nullable: bool = False
-) -> pa.Field:
-    return pa.field(
-        name, type_, nullable=nullable, metadata={"description": description, "unit": unit}
-    )
-
-
-#: File schema of the ``sensitivity`` dataset (partitions as_of_date, scenario in folder names).
-#: One row per (run, metric, input, method, statistic): tidy, as the summary dataset.
-SENSITIVITY_SCHEMA: Final[pa.Schema] = pa.schema(
-    [
-        _f("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id"),
-        _f(
-            "metric",
-            pa.string(),
-            "Output analysed, as in summary.metric (increase_pct, months_to_settlement, "
-            "contribution_krw_bn_2028).",
-            "name",
-        ),
-        _f(
-            "input",
-            pa.string(),
-            "Input name (pipeline/catalog.py); for sobol also 'group:a+b' (inputs tied by "
-            "rank correlation, one factor) and 'event:<name>' (the model's chance draws).",
-            "name",
-        ),
-        _f("method", pa.string(), "'spearman', 'tornado' or 'sobol'.", "enum"),
-        _f(
-            "statistic",
-            pa.string(),
-            "spearman: rank_correlation; tornado: median_at_low_decile, "
-            "median_at_high_decile, swing (high minus low); sobol: first_order, total_order.",
-            "enum",
-        ),
-        _f(
-            "value",
-            pa.float64(),
-            "Value of the statistic; null where undefined (e.g. rank correlation of a "
-            "categorical input).",
-            "see unit",
-            nullable=True,
-        ),
-        _f(
-            "ci_low",
-            pa.float64(),
-            "Lower end of the 95% confidence interval (spearman: Fisher z; tornado medians: "
-            "distribution-free order statistics, swing: normal combination; sobol: "
-            "percentile bootstrap).",
-            "see unit",
-            nullable=True,
-        ),
-        _f("ci_high", pa.float64(), "Upper end of the 95% interval.", "see unit", nullable=True),
-        _f(
-            "input_value",
-            pa.float64(),
-            "Tornado median rows: the input's 10th (low) or 90th (high) percentile bounding "
-            "the group, or the category code of a categorical input; null otherwise.",
-            "see input_unit",
-            nullable=True,
-        ),
-        _f(
-            "n_trials",
-            pa.int64(),
-            "Trials behind the value (finite output; for tornado medians the group size; "
-            "for sobol the model evaluations n_base * (factors + 2)).",
-            "trials",
-        ),
-        _f(
-            "rank",
-            pa.int32(),
-            "Importance of the input for this metric and method, 1 = most influential "
-            "(|rank correlation|, |swing|, or total-order index); null if undefined.",
-            "rank",
-            nullable=True,
-        ),
-        _f("unit", pa.string(), "Unit of value, ci_low and ci_high.", "text"),
-        _f("input_unit", pa.string(), "Unit of the input (and of input_value).", "text"),
-        _f("schema_version", pa.int32(), "Version of this output contract.", "1"),
-        _f("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
-    ]
-)
 
 
 class SensitivityRow(NamedTuple):
