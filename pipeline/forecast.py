@@ -10,9 +10,11 @@ import datetime as dt
 import functools
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -24,7 +26,13 @@ from pipeline.aggregate import (
     to_summary_frame,
     to_trials_frame,
 )
-from pipeline.config import Scenario
+from pipeline.config import (
+    SCENARIO_NAME_PATTERN,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    scenario_paths,
+)
 from pipeline.evidence import EvidenceState, condition_mask
 from pipeline.results import Outcomes
 from pipeline.run import Plan, plan_run, run_block
@@ -153,3 +161,102 @@ def run_scenario(
     plan = plan_for(scenario, run, evidence)
     groups = block_groups(plan.n_blocks, n_groups)
     return functools.reduce(merge_groups, (run_group(scenario, run, evidence, g) for g in groups))
+
+
+# --------------------------------------------------------------------------- run requests
+
+SEOUL = "Asia/Seoul"
+
+
+def today_in_seoul(now: dt.datetime | None = None) -> date:
+    """Today's date in Asia/Seoul (the negotiation's calendar)."""
+    from zoneinfo import ZoneInfo
+
+    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(SEOUL)).date()
+
+
+def resolve_scenarios(
+    config_dir: str | Path,
+    names: Sequence[str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> list[Scenario]:
+    """Load scenarios by name (configs/scenarios/<name>.yaml) or path; all of them if none.
+
+    Raises ScenarioError for an unknown name, a bad file or a bad override.
+    """
+    scenario_dir = Path(config_dir) / "scenarios"
+    if not names:
+        paths = scenario_paths(config_dir)
+        if not paths:
+            raise ScenarioError(str(scenario_dir), "", "no scenario files (*.yaml) found")
+    else:
+        paths = []
+        for name in names:
+            looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name
+            if looks_like_path:
+                paths.append(Path(name))
+                continue
+            if not re.fullmatch(SCENARIO_NAME_PATTERN, name):
+                raise ScenarioError(
+                    "--scenario", name,
+                    "a scenario name must match [a-z0-9_-]{1,64} (it becomes a folder name)",
+                )  # fmt: skip
+            path = scenario_dir / f"{name}.yaml"
+            if not path.exists():
+                known = ", ".join(p.stem for p in scenario_paths(config_dir)) or "none"
+                raise ScenarioError("--scenario", name, f"unknown scenario; known: {known}")
+            paths.append(path)
+    scenarios = [load_scenario(p, dict(overrides or {})) for p in paths]
+    seen: set[str] = set()
+    for scenario in scenarios:
+        if scenario.name in seen:
+            raise ScenarioError("--scenario", scenario.name, "scenario given twice")
+        seen.add(scenario.name)
+    return scenarios
+
+
+#: Metrics and statistics shown in the one-screen summary of a run.
+HEADLINE_QUANTILES: tuple[tuple[str, str], ...] = (
+    ("increase_pct", "p10"),
+    ("increase_pct", "p50"),
+    ("increase_pct", "p90"),
+    ("first_year_krw_bn", "p50"),
+    ("first_year_usd_m", "p50"),
+    ("months_to_settlement", "p50"),
+)
+HEADLINE_PROBABILITIES: tuple[str, ...] = (
+    "reopened_before_2029",
+    "settled_by_horizon",
+    "lapse",
+    "furlough",
+    "troop_threat",
+    "package_deal",
+)
+
+
+def headline(summary: pa.Table) -> dict[str, float]:
+    """The headline numbers of one scenario's summary table (for logs, artifacts, the CLI)."""
+    rows = {
+        (m, s): v
+        for m, s, v in zip(
+            summary.column("metric").to_pylist(),
+            summary.column("statistic").to_pylist(),
+            summary.column("value").to_pylist(),
+            strict=True,
+        )
+    }
+    out = {f"{m}_{s}": rows.get((m, s)) for m, s in HEADLINE_QUANTILES}
+    out.update({f"p_{e}": rows.get((e, "prob")) for e in HEADLINE_PROBABILITIES})
+    n_rows = {
+        m: n
+        for m, st, n in zip(
+            summary.column("metric").to_pylist(),
+            summary.column("statistic").to_pylist(),
+            summary.column("n_trials").to_pylist(),
+            strict=True,
+        )
+        if st == "prob"
+    }
+    # Every yes/no outcome over all trials is defined on every kept trial.
+    out["n_trials_effective"] = n_rows.get("settled_by_horizon")
+    return {k: (float("nan") if v is None else float(v)) for k, v in out.items()}
