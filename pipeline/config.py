@@ -305,9 +305,17 @@ def _spec_fields(dist: Any) -> list[str]:
 
 
 def _format_error(
-    err: Any, raw_scenario: dict[str, Any], scenario_src: str, base_src: str
+    err: Any,
+    raw_scenario: dict[str, Any],
+    scenario_src: str,
+    base_src: str,
+    overrides: dict[str, Any] | None = None,
 ) -> ScenarioError:
     loc = [str(p) for p in err["loc"]]
+    msg = err["msg"].removeprefix("Value error, ")
+    # Whole-section validators name the input first ("inputs: x: ..."): point at the input.
+    if loc == ["inputs"] and (name := msg.split(":", 1)[0]) in INPUT_BY_NAME:
+        loc, msg = ["inputs", name], msg.split(":", 1)[1].strip()
     # Drop the union tag pydantic inserts after an input name (inputs.x.pert.max -> inputs.x.max).
     if len(loc) >= 3 and loc[0] == "inputs":
         tag = loc[2]
@@ -326,7 +334,11 @@ def _format_error(
             loc = loc[:2] + loc[3:]
     field = ".".join(loc)
     source = scenario_src if (not base_src or _has_path(raw_scenario, loc[:2])) else base_src
-    msg = err["msg"].removeprefix("Value error, ")
+    for key in overrides or {}:
+        parts = key.split(".")
+        parts = ["inputs", *parts] if parts[0] in INPUT_BY_NAME else parts
+        if loc[: len(parts)] == parts[: len(loc)]:
+            source = "--set"
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_at(loc[:-1])
@@ -397,7 +409,7 @@ def load_scenario(
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _format_error(exc.errors()[0], raw, shown, base_src) from None
+        raise _format_error(exc.errors()[0], raw, shown, base_src, overrides) from None
 
 
 def scenario_paths(config_dir: str | Path) -> list[Path]:

@@ -1,0 +1,339 @@
+"""``sma-forecast``: a thin command-line shell over the flows.
+
+Exit codes: 0 success; 2 a user error (bad file, option, scenario name, date...), reported in
+one line with nothing written; 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = REPO_ROOT / "configs"
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Monte Carlo forecasts of the US-South Korea cost-sharing (SMA) negotiations.",
+)
+out = Console()
+if not out.is_terminal:
+    out.width = 160  # pipes and CI logs: keep tables on one line
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+class UserError(Exception):
+    """A problem with what the user asked for (exit code 2)."""
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _guard(action: Callable[[], T], *, debug: bool = False) -> T:
+    """Run ``action``; user errors exit 2 with one line, anything else exits 1."""
+    from pipeline.config import ScenarioError
+
+    try:
+        return action()
+    except (UserError, ScenarioError) as exc:
+        _fail(str(exc))
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if debug:
+            traceback.print_exc()
+        _fail(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)", 1)
+
+
+def _parse_date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--as-of: {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    from pipeline.config import parse_override
+
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, value = parse_override(item)
+        overrides[key] = value
+    return overrides
+
+
+def _check_output(path: str) -> None:
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--output: {path} exists and is not a folder")
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    # The console shows warnings only (the API still receives INFO logs for the UI).
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def _print_headline(result: dict[str, Any]) -> None:
+    table = Table(title=f"SMA forecast as of {result['as_of']}  (run {result['run_id']})")
+    for col in (
+        "scenario",
+        "increase p10",
+        "p50",
+        "p90",
+        "1st year KRW bn",
+        "USD m",
+        "months p50",
+        "P(reopen<2029)",
+        "P(lapse)",
+        "P(furlough)",
+        "P(package)",
+    ):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for name, h in result["headline"].items():
+        table.add_row(
+            name,
+            f"{h['increase_pct_p10']:.1f}%",
+            f"{h['increase_pct_p50']:.1f}%",
+            f"{h['increase_pct_p90']:.1f}%",
+            f"{h['first_year_krw_bn_p50']:,.0f}",
+            f"{h['first_year_usd_m_p50']:,.0f}",
+            f"{h['months_to_settlement_p50']:.1f}",
+            f"{h['p_reopened_before_2029']:.2f}",
+            f"{h['p_lapse']:.2f}",
+            f"{h['p_furlough']:.2f}",
+            f"{h['p_package_deal']:.2f}",
+        )
+    out.print(table)
+    out.print(
+        f"{result['n_trials']:,} trials per scenario in {result['seconds']:.1f} s; "
+        f"outputs in {result['output_dir']}"
+    )
+
+
+ScenarioOpt = Annotated[
+    list[str] | None,
+    typer.Option("--scenario", "-s", help="Scenario name or YAML path (repeatable; default all)."),
+]
+
+
+@app.command()
+def run(
+    scenario: ScenarioOpt = None,
+    trials: Annotated[int | None, typer.Option(help="Trials per scenario.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the configs' seed).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="As-of date YYYY-MM-DD (default today, Seoul).")
+    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Trials per block.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker threads.")] = 2,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="INPUT.FIELD=VALUE override (repeatable).")
+    ] = None,
+    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+    trials_sample: Annotated[int, typer.Option(help="Trials to write to the trials dataset.")] = 0,
+    config_dir: Annotated[
+        Path, typer.Option(help="Folder with base.yaml, scenarios/, evidence.yaml.")
+    ] = DEFAULT_CONFIG_DIR,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's INFO logs.")] = False,
+    debug: Annotated[bool, typer.Option(help="Print tracebacks of internal errors.")] = False,
+) -> None:
+    """Run the forecast once (by default the nightly job: all scenarios as of today)."""
+
+    def prepare() -> dict[str, Any]:
+        from pipeline.evidence import load_evidence
+        from pipeline.forecast import resolve_scenarios
+
+        if trials is not None and trials < 1:
+            raise UserError(f"--trials must be at least 1 (got {trials})")
+        if chunk_size is not None and chunk_size < 1:
+            raise UserError(f"--chunk-size must be at least 1 (got {chunk_size})")
+        if workers < 1:
+            raise UserError(f"--workers must be at least 1 (got {workers})")
+        if seed is not None and seed < 0:
+            raise UserError(f"--seed must be a non-negative integer (got {seed})")
+        if trials_sample < 0:
+            raise UserError("--trials-sample must not be negative")
+        when = _parse_date(as_of)
+        overrides = _parse_overrides(set_ or [])
+        _check_output(output)
+        resolve_scenarios(config_dir, scenario, overrides)  # validate everything up front
+        load_evidence(config_dir / "evidence.yaml")
+        return {
+            "scenarios": scenario or None, "n_trials": trials, "seed": seed, "as_of": when,
+            "chunk_size": chunk_size, "overrides": overrides, "output_dir": output,
+            "trials_sample": trials_sample, "groups_per_scenario": workers,
+            "config_dir": str(config_dir),
+        }  # fmt: skip
+
+    params = _guard(prepare, debug=debug)
+    _quiet_prefect(verbose)
+
+    def execute() -> dict[str, Any]:
+        from prefect.task_runners import ThreadPoolTaskRunner
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from flows.forecast import forecast, progress_reporting
+
+        flow = forecast.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+        with Progress(
+            TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} task(s)"),
+            TimeElapsedColumn(), console=err, transient=True,
+        ) as bar:  # fmt: skip
+            job = bar.add_task("simulate", total=None)
+
+            def update(done: int, total: int) -> None:
+                bar.update(job, completed=done, total=total)
+
+            with progress_reporting(update):
+                return flow(**params)  # type: ignore[no-any-return]
+
+    result = _guard(execute, debug=debug)
+    _print_headline(result)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario or evidence YAML files.")],
+) -> None:
+    """Check scenario files (and evidence.yaml) without running anything."""
+    from pipeline.config import ScenarioError, load_scenario
+    from pipeline.evidence import load_evidence
+
+    bad = 0
+    for path in paths:
+        try:
+            if path.name == "evidence.yaml":
+                load_evidence(path)
+            else:
+                scenario = load_scenario(path)
+                out.print(f"[green]ok[/] {path} (scenario {scenario.name})", highlight=False)
+                continue
+            out.print(f"[green]ok[/] {path} (evidence)", highlight=False)
+        except ScenarioError as exc:
+            bad += 1
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    if bad:
+        raise typer.Exit(2)
+
+
+@app.command()
+def show(
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help="One scenario.")] = None,
+    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+) -> None:
+    """Print the latest published summary (from the Parquet files alone)."""
+
+    def load() -> Any:
+        from pipeline import io
+
+        if scenario is not None and not re.fullmatch(r"[a-z0-9_-]{1,64}", scenario):
+            raise UserError(f"--scenario: {scenario!r} is not a scenario name ([a-z0-9_-]+)")
+        if not Path(output).is_dir():
+            raise UserError(f"--output: {output} has no outputs yet (run 'sma-forecast run')")
+        frame = io.latest_summary(output, scenario)
+        if frame.empty:
+            raise UserError(
+                f"no published summary in {output}" + (f" for {scenario}" if scenario else "")
+            )
+        return frame
+
+    frame = _guard(load)
+    keep = {"p10", "p50", "p90", "mean", "prob"}
+    frame = frame[frame.statistic.isin(keep)]
+    for name, rows in frame.groupby("scenario", sort=True):
+        table = Table(title=f"{name}  as of {rows.as_of_date.iloc[0]}  (run {rows.run_id.iloc[0]})")
+        for col in ("metric", "statistic", "value", "MC s.e.", "n", "unit"):
+            table.add_column(
+                col, justify="left" if col in ("metric", "statistic", "unit") else "right"
+            )
+        for row in rows.itertuples():
+            table.add_row(
+                row.metric, row.statistic, f"{row.value:,.4g}",
+                "" if row.mc_standard_error != row.mc_standard_error else f"{row.mc_standard_error:.2g}",
+                f"{row.n_trials:,}", row.unit,
+            )  # fmt: skip
+        out.print(table)
+
+
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option(help="Cron schedule of the nightly run.")] = "0 2 * * *",
+    timezone: Annotated[str, typer.Option(help="Time zone of the schedule.")] = "Asia/Seoul",
+    output: Annotated[str, typer.Option(help="Output folder (made absolute).")] = "outputs",
+    config_dir: Annotated[Path, typer.Option(help="Config folder.")] = DEFAULT_CONFIG_DIR,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's INFO logs.")] = True,
+) -> None:
+    """Register 'nightly-forecast/nightly' (cron) and 'forecast/adhoc' and serve them.
+
+    Needs a Prefect server (PREFECT_API_URL), e.g. `prefect server start`.
+    """
+
+    def check() -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if not os.environ.get("PREFECT_API_URL"):
+            from prefect.settings import PREFECT_API_URL
+
+            if not PREFECT_API_URL.value():
+                raise UserError(
+                    "serve needs a Prefect server: run `prefect server start` and set "
+                    "PREFECT_API_URL=http://127.0.0.1:4200/api"
+                )
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UserError(f"--timezone: unknown time zone {timezone!r}") from None
+        from prefect.schedules import Cron
+
+        try:
+            Cron(cron, timezone=timezone)
+        except Exception:  # noqa: BLE001 - prefect raises several types for bad cron strings
+            raise UserError(f"--cron: {cron!r} is not a cron expression") from None
+        _check_output(output)
+
+    _guard(check)
+    _quiet_prefect(verbose)
+
+    def start() -> None:
+        from flows.deployments import serve_deployments
+
+        serve_deployments(
+            cron=cron, timezone=timezone, output_dir=str(Path(output).resolve()),
+            config_dir=str(config_dir.resolve()),
+        )  # fmt: skip
+
+    _guard(start)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        # click reports bad options with exit code 2 already; keep other codes.
+        sys.exit(exc.code)
+
+
+if __name__ == "__main__":
+    main()

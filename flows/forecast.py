@@ -1,0 +1,272 @@
+"""Prefect flows: the ad hoc ``forecast`` flow and the scheduled ``nightly-forecast`` flow.
+
+Orchestration only: which scenarios, how blocks fan out into tasks, retries, artifacts, logs and
+where files go. Every number comes from pipeline/ (see pipeline/forecast.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from pipeline import io
+from pipeline.config import Scenario
+from pipeline.evidence import EvidenceState, evidence_as_of, load_evidence
+from pipeline.forecast import (
+    GroupResult,
+    RunSettings,
+    block_groups,
+    config_hash,
+    headline,
+    merge_groups,
+    plan_for,
+    resolve_scenarios,
+    run_group,
+    scenario_tables,
+    today_in_seoul,
+)
+from pipeline.schema import RunRecord
+from pipeline.seeding import root_entropy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = str(REPO_ROOT / "configs")
+DEFAULT_WORKERS = 2
+
+ProgressCallback = Callable[[int, int], None]
+_progress: ProgressCallback | None = None
+
+
+@contextmanager
+def progress_reporting(callback: ProgressCallback) -> Iterator[None]:
+    """Call ``callback(done, total)`` as simulation tasks finish (the CLI's progress bar)."""
+    global _progress
+    previous, _progress = _progress, callback
+    try:
+        yield
+    finally:
+        _progress = previous
+
+
+def _report(done: int, total: int) -> None:
+    if _progress is not None:
+        _progress(done, total)
+
+
+def _package_version() -> str:
+    try:
+        return version("sma-forecast")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=5, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@task(name="simulate-blocks", cache_policy=NO_CACHE)
+def simulate_blocks(
+    scenario: Scenario, run: RunSettings, evidence: EvidenceState, blocks: list[int]
+) -> GroupResult:
+    """Simulate one group of blocks of one scenario and reduce it to mergeable summaries."""
+    return run_group(scenario, run, evidence, blocks)
+
+
+@task(name="build-tables", cache_policy=NO_CACHE)
+def build_tables(result: GroupResult, run_id: str, created_at: dt.datetime) -> dict[str, Any]:
+    """The Parquet tables of one scenario (incl. rank sensitivity from the bounded sample)."""
+    return scenario_tables(result, run_id=run_id, created_at=created_at)
+
+
+@task(name="publish-outputs", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_outputs(output_dir: str, record: RunRecord, tables: dict[str, Any]) -> list[str]:
+    """Publish the run's Parquet files atomically (retried: IO can fail transiently)."""
+    return [str(p) for p in io.publish_run(output_dir, record, tables)]
+
+
+@task(name="record-failed-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def record_failure(output_dir: str, record: RunRecord) -> None:
+    """Append the failed attempt's row to ``runs``."""
+    try:
+        io.record_failed_run(output_dir, record)
+    except FileExistsError:
+        pass  # the run was published before the failure: its row stands
+
+
+# --------------------------------------------------------------------------- flows
+
+
+def _markdown(as_of: date, run_id: str, heads: dict[str, dict[str, float]]) -> str:
+    lines = [
+        f"### SMA forecast as of {as_of.isoformat()} (run `{run_id}`)",
+        "",
+        "| scenario | increase p10 | p50 | p90 | first year KRW bn p50 | months p50 "
+        "| P(reopen < 2029) | P(lapse) | P(package) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, h in heads.items():
+        lines.append(
+            f"| {name} | {h['increase_pct_p10']:.1f}% | {h['increase_pct_p50']:.1f}% "
+            f"| {h['increase_pct_p90']:.1f}% | {h['first_year_krw_bn_p50']:,.0f} "
+            f"| {h['months_to_settlement_p50']:.1f} | {h['p_reopened_before_2029']:.2f} "
+            f"| {h['p_lapse']:.2f} | {h['p_package_deal']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+@flow(
+    name="forecast",
+    description="Ad hoc SMA forecast: chosen scenarios, trials, seed, as-of date and overrides.",
+    task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_WORKERS),
+    log_prints=False,
+)
+def forecast(
+    scenarios: list[str] | None = None,
+    n_trials: int | None = None,
+    seed: int | None = None,
+    as_of: date | None = None,
+    chunk_size: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    output_dir: str = "outputs",
+    trials_sample: int = 0,
+    groups_per_scenario: int = DEFAULT_WORKERS,
+    config_dir: str = DEFAULT_CONFIG_DIR,
+    evidence_file: str | None = None,
+) -> dict[str, Any]:
+    """Run the chosen scenarios (all when none) and publish Parquet outputs.
+
+    Returns a small dict: run id, output folder, as-of date and headline numbers per scenario.
+    """
+    logger = get_run_logger()
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    as_of = as_of or today_in_seoul()
+    chosen = resolve_scenarios(config_dir, scenarios, overrides)
+    first = chosen[0].simulation
+    run = RunSettings(
+        as_of=as_of,
+        entropy=root_entropy(seed if seed is not None else first.seed),
+        n_trials=n_trials if n_trials is not None else first.n_trials,
+        chunk_size=chunk_size if chunk_size is not None else first.chunk_size,
+        trials_sample=trials_sample,
+    )
+    if run.n_trials < 1 or run.chunk_size < 1:
+        raise ValueError("n_trials and chunk_size must be at least 1")
+    evidence = evidence_as_of(
+        load_evidence(evidence_file or Path(config_dir) / "evidence.yaml"), as_of
+    )
+    run_id = io.new_run_id()
+    logger.info(
+        "run %s: %d scenario(s) %s as of %s, n_trials=%d, chunk_size=%d, seed entropy=%d, "
+        "evidence facts=%d", run_id, len(chosen), [s.name for s in chosen], as_of,
+        run.n_trials, run.chunk_size, run.entropy, len(evidence.facts),
+    )  # fmt: skip
+    record = RunRecord(
+        run_id=run_id, as_of_date=as_of, flow_name=flow_run.flow_name or "forecast",
+        started_at=started, finished_at=started, status="failed", n_trials=0,
+        n_trials_effective=None, seed_entropy=run.entropy, chunk_size=run.chunk_size,
+        sampler=first.sampler, scenarios=tuple(s.name for s in chosen),
+        config_hash=config_hash(chosen), package_version=_package_version(),
+        git_commit=_git_commit(), prefect_flow_run_id=flow_run.id,
+    )  # fmt: skip
+    try:
+        futures = []
+        owner = {}
+        for scenario in chosen:
+            plan = plan_for(scenario, run, evidence)
+            for group in block_groups(plan.n_blocks, groups_per_scenario):
+                fut = simulate_blocks.submit(scenario, run, evidence, list(group))
+                futures.append(fut)
+                owner[fut.task_run_id] = scenario.name
+        merged: dict[str, GroupResult] = {}
+        _report(0, len(futures))
+        for done, fut in enumerate(as_completed(futures), start=1):
+            name = owner[fut.task_run_id]
+            part = fut.result()
+            merged[name] = part if name not in merged else merge_groups(merged[name], part)
+            _report(done, len(futures))
+        sim_seconds = time.perf_counter() - clock
+        created = dt.datetime.now(dt.UTC)
+        table_futures = {
+            s.name: build_tables.submit(merged[s.name], run_id, created) for s in chosen
+        }
+        tables = {name: fut.result() for name, fut in table_futures.items()}
+        heads = {name: headline(t["summary"]) for name, t in tables.items()}
+        effective = sum(merged[s.name].summary.n_effective for s in chosen)
+        record = dataclasses.replace(
+            record, status="completed", finished_at=dt.datetime.now(dt.UTC),
+            n_trials=run.n_trials * len(chosen), n_trials_effective=effective,
+        )  # fmt: skip
+        files = publish_outputs(output_dir, record, tables)
+    except BaseException:
+        failed = dataclasses.replace(record, finished_at=dt.datetime.now(dt.UTC))
+        record_failure(output_dir, failed)
+        raise
+    total_seconds = time.perf_counter() - clock
+    logger.info(
+        "run %s: simulated %d trials in %.2f s; published %d files to %s in %.2f s total",
+        run_id, run.n_trials * len(chosen), sim_seconds, len(files), output_dir, total_seconds,
+    )  # fmt: skip
+    if effective < run.n_trials * len(chosen):
+        logger.info("evidence kept %d of %d trials", effective, run.n_trials * len(chosen))
+    create_markdown_artifact(
+        key="sma-forecast-summary",
+        markdown=_markdown(as_of, run_id, heads),
+        description=f"SMA forecast as of {as_of}",
+    )
+    create_table_artifact(
+        key="sma-forecast-headline",
+        table=[{"scenario": n, **{k: round(v, 4) for k, v in h.items()}} for n, h in heads.items()],
+        description="Headline numbers per scenario",
+    )
+    return {
+        "run_id": run_id,
+        "output_dir": str(Path(output_dir).resolve()),
+        "as_of": as_of.isoformat(),
+        "n_trials": run.n_trials,
+        "seed_entropy": str(run.entropy),
+        "seconds": round(total_seconds, 3),
+        "headline": heads,
+    }
+
+
+@flow(
+    name="nightly-forecast",
+    description="Nightly SMA forecast: every scenario in configs/scenarios as of today (Seoul).",
+    log_prints=False,
+)
+def nightly_forecast(
+    output_dir: str = "outputs",
+    n_trials: int | None = None,
+    config_dir: str = DEFAULT_CONFIG_DIR,
+    groups_per_scenario: int = DEFAULT_WORKERS,
+) -> dict[str, Any]:
+    """Every scenario as of today in Asia/Seoul, with the configured seed and trial count."""
+    return forecast(
+        scenarios=None, n_trials=n_trials, as_of=today_in_seoul(), output_dir=output_dir,
+        config_dir=config_dir, groups_per_scenario=groups_per_scenario,
+    )  # fmt: skip
