@@ -182,11 +182,12 @@ def test_demand_intensity_never_lowers_median_increase(
     assert np.median(hi.increase_pct[both]) >= np.median(lo.increase_pct[both]) - TOL
 
 
-# Found by hypothesis (see the module report in the xfail reasons): a higher demand moves talks
-# earlier, they settle before the agreement expires, and the later, lower-demand talks -- which
-# reach their deadline during a lapse, where the stalemate step is doubled -- settle higher.
-INTENSITY_REVERSAL = {"pair": (0.7, 1.0), "seed": 4720721261117928063}  # trial 297: 10.40 vs 10.12
-PACKAGE_REVERSAL = {"seed": 2038080806076057682}  # trial 383: 8.14 (package on) vs 7.79 (off)
+# Found by hypothesis with the priors of configs/base.yaml at commit 7acb752: a higher demand
+# moves talks earlier, they settle before the agreement expires, and the later, lower-demand
+# talks -- which reach their deadline during a lapse, where the stalemate step is doubled --
+# settle higher. Trial 297 of this example: 10.40% at intensity 0.7 against 10.12% at 1.0 (talks
+# opening in months 54 and 35). Other priors may need other examples; the xfail below searches.
+INTENSITY_REVERSAL = {"pair": (0.7, 1.0), "seed": 4720721261117928063}
 
 
 @PROPERTY_SETTINGS
@@ -213,10 +214,11 @@ def test_demand_intensity_never_lowers_increase_at_same_talks_timing(
         "higher demand intensity raises the reopening hazard, talks open earlier and settle "
         "before expiry; the lower-intensity trial's later talks hit their deadline during the "
         "lapse, where the stalemate step is doubled in the deadline month itself, and settle "
-        "0.1-0.8 pp higher (0.3-0.8% of trials settled in both runs)"
+        "0.1-0.8 pp higher (in 0.3-0.8% of trials settled in both runs)"
     ),
 )
-@settings(PROPERTY_SETTINGS, phases=[Phase.explicit])
+# No shrinking: the first counterexample is enough for an expected failure, and keeps it fast.
+@settings(PROPERTY_SETTINGS, phases=[Phase.explicit, Phase.generate])
 @given(pair=intensity_pairs(), seed=seeds)
 @example(**INTENSITY_REVERSAL)
 def test_demand_intensity_never_lowers_increase_per_trial(
@@ -230,11 +232,17 @@ def test_demand_intensity_never_lowers_increase_per_trial(
 
 @PROPERTY_SETTINGS
 @given(seed=seeds)
-@example(**PACKAGE_REVERSAL)
 def test_switching_off_package_channel_never_lowers_increase(seed: int) -> None:
     """Without the package channel no part of the demand is met outside the SMA: the median
     increase over trials settled in both runs does not fall, nor does any trial's increase at the
-    same talks timing (a package also damps the reopening hazard, so timing can differ)."""
+    same talks timing.
+
+    Not asserted: per trial regardless of timing. A package also damps the reopening hazard, so
+    switching it off can move talks earlier, out of the lapse-doubled stalemate step (the timing
+    channel of the intensity xfail above); that lowers the increase in ~1 trial in 10**5 (with
+    the commit-7acb752 priors, N_TRIALS = 3000: seed 2038080806076057682, trial 383, 8.14% with
+    the package channel against 7.79% without) -- too rare to pin as a deterministic xfail.
+    """
     on, _ = run(plan_for(BASELINE), seed)
     off, _ = run(package_off_plan(), seed)
     both = _settled_in_both(on, off)
@@ -243,24 +251,6 @@ def test_switching_off_package_channel_never_lowers_increase(seed: int) -> None:
     same = both & (on.talks_start_month == off.talks_start_month)
     assert np.all(off.increase_pct[same] >= on.increase_pct[same] - TOL)
     assert not off.package_deal.any()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "MODEL FINDING (reported; same timing channel as the intensity reversal): switching the "
-        "package off raises the reopening hazard, talks open earlier and avoid the lapse-doubled "
-        "stalemate step, so a few trials (~1 in 10**5) settle lower"
-    ),
-)
-@settings(PROPERTY_SETTINGS, phases=[Phase.explicit])
-@given(seed=seeds)
-@example(**PACKAGE_REVERSAL)
-def test_switching_off_package_channel_never_lowers_increase_per_trial(seed: int) -> None:
-    on, _ = run(plan_for(BASELINE), seed)
-    off, _ = run(package_off_plan(), seed)
-    both = _settled_in_both(on, off)
-    assert np.all(off.increase_pct[both] >= on.increase_pct[both] - TOL)
 
 
 @PROPERTY_SETTINGS
