@@ -45,7 +45,7 @@ from pipeline.sensitivity import (
 )
 
 #: Trials kept for rank sensitivity (the first ones by global trial index).
-SENSITIVITY_CAPACITY = 200_000
+SENSITIVITY_CAPACITY = 100_000
 
 
 @dataclass(frozen=True)
