@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.distributions import (
+    QUANTILE_LEVELS,
     BernoulliSpec,
     CategoricalSpec,
     DiscreteSpec,
@@ -292,7 +293,13 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[st
                     f"input '{parts[1]}' (dist {spec.get('dist')}) has no field '{leaf}'; "
                     f"allowed: {', '.join(allowed)}",
                 )
-            # Setting one side of a quantile pair replaces the matching side already given.
+            if leaf in QUANTILE_LEVELS:
+                # Setting one side of a quantile pair replaces the side already given there
+                # (p10 replaces p05; p90 replaces p95), so the spec keeps two quantiles.
+                below = QUANTILE_LEVELS[leaf] < 0.5
+                for other, level in QUANTILE_LEVELS.items():
+                    if other != leaf and other in spec and (level < 0.5) == below:
+                        del spec[other]
         target[leaf] = value
     return data
 
@@ -310,6 +317,8 @@ def _format_error(
     scenario_src: str,
     base_src: str,
     overrides: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    simulation: dict[str, Any] | None = None,
 ) -> ScenarioError:
     loc = [str(p) for p in err["loc"]]
     msg = err["msg"].removeprefix("Value error, ")
@@ -339,9 +348,15 @@ def _format_error(
         parts = ["inputs", *parts] if parts[0] in INPUT_BY_NAME else parts
         if loc[: len(parts)] == parts[: len(loc)]:
             source = "--set"
+    if loc[0] == "simulation" and len(loc) > 1 and loc[1] in (simulation or {}):
+        source = "run settings"
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_at(loc[:-1])
+        if loc[0] == "inputs" and len(loc) == 3:
+            spec = (data or {}).get("inputs", {}).get(loc[1], {})
+            allowed = _spec_fields(spec.get("dist") if isinstance(spec, dict) else None)
+        else:
+            allowed = _allowed_at(loc[:-1])
         msg = f"unknown key '{loc[-1]}'" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
     elif kind == "union_tag_invalid":
         msg = (
@@ -405,11 +420,14 @@ def load_scenario(
         data = _apply_overrides(data, overrides)
     if simulation:
         data = _merge(data, {"simulation": dict(simulation)})
-    data.setdefault("name", path.stem)
+    # The base file's own name never names a scenario: a file without one is named by its stem.
+    data["name"] = raw.get("name", path.stem)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _format_error(exc.errors()[0], raw, shown, base_src, overrides) from None
+        raise _format_error(
+            exc.errors()[0], raw, shown, base_src, overrides, data, simulation
+        ) from None
 
 
 def scenario_paths(config_dir: str | Path) -> list[Path]:

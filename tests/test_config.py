@@ -232,14 +232,6 @@ def test_invalid_scenario_names_file_field_and_allowed(
     assert re.search(allowed, message), message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG pipeline/config.py _allowed_at: for an unknown key inside an input spec it returns "
-        "[] (it stops at 'inputs'), so the message is just \"unknown key 'foo'\" without the "
-        "spec's allowed fields (config._spec_fields(dist) has them)"
-    ),
-)
 def test_unknown_key_in_input_spec_says_what_is_allowed(write_scenario: WriteScenario) -> None:
     path = write_scenario("name: bad\ninputs:\n  trump_demand_intensity: " + _PERT + ", foo: 1}\n")
     err = _error(path)
@@ -298,14 +290,6 @@ def test_error_in_base_file_names_the_base(write_scenario: WriteScenario, tmp_pa
     assert err.field == "inputs.krw_per_usd"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG pipeline/config.py load_scenario: data.setdefault('name', path.stem) never applies "
-        "because the merged base always has name 'base', so every scenario file without a name "
-        "is silently called 'base'"
-    ),
-)
 def test_scenario_without_name_is_named_after_its_file(write_scenario: WriteScenario) -> None:
     path = write_scenario("description: no name given\n", stem="nameless")
     assert load_scenario(path).name == "nameless"
@@ -374,15 +358,6 @@ def test_invalid_override_value_is_attributed_to_set() -> None:
     assert info.value.source == "--set" and info.value.field == "inputs.trump_demand_intensity"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG pipeline/config.py _apply_overrides: the comment 'Setting one side of a quantile "
-        "pair replaces the matching side already given' has no code behind it, so "
-        "--set krw_per_usd.p10=... (even with p90 too) adds a third quantile and fails "
-        "('exactly two quantiles ... got p05, p10, p90, p95'), blaming base.yaml"
-    ),
-)
 def test_override_replaces_matching_side_of_quantile_pair() -> None:
     both = load_scenario(BASELINE, {"krw_per_usd.p10": 1300.0, "krw_per_usd.p90": 1500.0})
     spec = both.inputs["krw_per_usd"]
@@ -391,14 +366,6 @@ def test_override_replaces_matching_side_of_quantile_pair() -> None:
     assert (one.p10, one.p95, one.p05) == (1300.0, 1560.0, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG pipeline/config.py load_scenario/_format_error: values passed with simulation= "
-        "are merged after the overrides but not passed to _format_error, so an invalid one "
-        "(n_trials=0) is blamed on configs/scenarios/../base.yaml instead of the caller"
-    ),
-)
 def test_invalid_simulation_argument_is_not_blamed_on_a_file() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(BASELINE, simulation={"n_trials": 0})
