@@ -223,7 +223,9 @@ def forecast(
         )  # fmt: skip
         files = publish_outputs(output_dir, record, tables)
     except BaseException:
-        failed = dataclasses.replace(record, finished_at=dt.datetime.now(dt.UTC))
+        failed = dataclasses.replace(
+            record, status="failed", n_trials_effective=None, finished_at=dt.datetime.now(dt.UTC)
+        )
         record_failure(output_dir, failed)
         raise
     total_seconds = time.perf_counter() - clock
