@@ -255,7 +255,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
         raise ScenarioError(
-            "--set", text, "expected INPUT.FIELD=VALUE, e.g. us_headline_ask_usd_bn.p95=12"
+            "--set", text, "expected INPUT.FIELD=VALUE, e.g. krw_per_usd.p95=1600"
         )
     try:
         value = yaml.safe_load(raw) if raw.strip() else None

@@ -76,7 +76,12 @@ def unit_hypercube(
     elif method == "lhs":
         u = qmc.LatinHypercube(d, rng=rng).random(n)
     elif method == "sobol":
-        engine = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(scramble_seed))
+        # A copy: scipy spawns from the generator's SeedSequence, which would change the caller's.
+        seed_copy = (
+            None if scramble_seed is None
+            else np.random.SeedSequence(scramble_seed.entropy, spawn_key=scramble_seed.spawn_key)
+        )  # fmt: skip
+        engine = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(seed_copy))
         if offset:
             engine.fast_forward(offset)
         u = engine.random(n)

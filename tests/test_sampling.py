@@ -159,15 +159,6 @@ def test_sobol_ignores_block_rng() -> None:
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG pipeline/sampling.py unit_hypercube: qmc.Sobol(rng=Generator) spawns a child from "
-        "the Generator's SeedSequence (scipy _rng_spawn), which mutates the caller's "
-        "scramble_seed; passing the same SeedSequence object twice gives a different scramble, "
-        "so blocks no longer form one sequence"
-    ),
-)
 def test_sobol_same_scramble_seed_object_gives_same_sequence() -> None:
     ss = sampler_seed(SEED)
     a = unit_hypercube(64, 3, rng=np.random.default_rng(1), method="sobol", scramble_seed=ss)
