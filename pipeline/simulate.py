@@ -265,9 +265,11 @@ def simulate(
             )
             a_new = np.where(started_under_trump, np.minimum(a_new, post_ask), a_new)
             us_floor[idx] = floor_i
-        # Stalemate past the deadline costs both sides (alliance politics, furlough risk): each
-        # reservation point drifts toward the other, twice as fast once no agreement is in force.
-        stuck = at_deadline & (k_new < a_new)
+        # Stalemate past the deadline costs both sides (alliance politics, furlough risk): from
+        # the month after the deadline each reservation point drifts toward the other, twice as
+        # fast once no agreement is in force. Equal steps keep the meeting point at the middle
+        # of the two reservation points, whenever they meet.
+        stuck = (elapsed - 1 >= deadline_months[idx]) & (k_new < a_new)
         if stuck.any():
             step = np.where(stuck, drift[idx] * np.where(t > s.expiry_month, 2.0, 1.0), 0.0)
             floor_i = floor_i - step

@@ -126,7 +126,7 @@ def reference_trial(v: dict[str, float], rule: str) -> dict[str, float]:
             new_ask = opening_ask(post)
             floor = min(floor, v["us_reservation_share_of_ask"] * new_ask)
             a = min(a, new_ask)
-        if past_deadline and k < a:
+        if t - 1 - start >= v["negotiation_length_months"] and k < a:
             step = v["stalemate_concession_pp_per_month"] * (2 if t > expiry else 1)
             floor, ceiling = floor - step, ceiling + step
             a, k = floor, ceiling
