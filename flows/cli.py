@@ -277,6 +277,45 @@ def show(
 
 
 @app.command()
+def backtest(
+    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+    trials: Annotated[int, typer.Option(help="Model trials per case.")] = 20_000,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: base.yaml's).")] = None,
+    config_dir: Annotated[
+        Path, typer.Option(help="Folder with base.yaml and backtest/.")
+    ] = DEFAULT_CONFIG_DIR,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's INFO logs.")] = False,
+    debug: Annotated[bool, typer.Option(help="Print tracebacks of internal errors.")] = False,
+) -> None:
+    """Forecast every past SMA negotiation as of its start, score it against the baselines."""
+
+    def check() -> None:
+        from pipeline.backtest import load_cases
+
+        if trials < 100:
+            raise UserError(f"--trials must be at least 100 (got {trials})")
+        if seed is not None and seed < 0:
+            raise UserError(f"--seed must be a non-negative integer (got {seed})")
+        _check_output(output)
+        load_cases(config_dir)
+
+    _guard(check, debug=debug)
+    _quiet_prefect(verbose)
+
+    def execute() -> dict[str, Any]:
+        from flows.backtest import backtest as backtest_flow
+
+        with err.status("backtesting the 7th to 12th SMA negotiations..."):
+            return backtest_flow(  # type: ignore[no-any-return]
+                output_dir=output, n_trials=trials, seed=seed, config_dir=str(config_dir)
+            )
+
+    result = _guard(execute, debug=debug)
+    out.print(result["table"], highlight=False, markup=False)
+    out.print(f"run {result['run_id']}; scores in {Path(output).resolve() / 'backtest'}")
+
+
+@app.command()
 def serve(
     cron: Annotated[str, typer.Option(help="Cron schedule of the nightly run.")] = "0 2 * * *",
     timezone: Annotated[str, typer.Option(help="Time zone of the schedule.")] = "Asia/Seoul",

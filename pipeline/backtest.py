@@ -48,7 +48,7 @@ from pipeline.distributions import InputSpec, Marginal, marginal
 from pipeline.results import Outcomes
 from pipeline.run import Plan, model_settings, run_block
 from pipeline.sampling import CopulaPlan, copula_plan
-from pipeline.schema import SCHEMA_VERSION, TIMESTAMP
+from pipeline.schema import BACKTEST_SCHEMA, SCHEMA_VERSION
 from pipeline.seeding import root_entropy
 
 FloatArray = npt.NDArray[np.float64]
@@ -677,72 +677,6 @@ def score_samples(samples: npt.ArrayLike, y: float, target: str) -> dict[str, fl
     for level in COVERAGE_LEVELS:
         out[f"covers_{round(level * 100)}"] = float(scoring.covers(x, y, level))
     return out
-
-
-def _field(name: str, type_: pa.DataType, doc: str, unit: str, nullable: bool = False) -> pa.Field:
-    return pa.field(name, type_, nullable=nullable, metadata={"description": doc, "unit": unit})
-
-
-#: File schema of the ``backtest`` dataset: one row per (case, target, forecaster, score).
-BACKTEST_SCHEMA: Final[pa.Schema] = pa.schema(
-    [
-        _field("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id"),
-        _field("case", pa.string(), "Backtest case (configs/backtest/cases.yaml).", "name"),
-        _field("sma_number", pa.int32(), "Which SMA negotiation the case forecasts.", "number"),
-        _field(
-            "case_as_of_date",
-            pa.date32(),
-            "Date the case's forecast is made as of (not the run's as_of_date).",
-            "date",
-        ),
-        _field("target", pa.string(), "increase_pct, months_to_settlement or lapse.", "name"),
-        _field("unit", pa.string(), "Unit of realized and the forecast quantiles.", "text"),
-        _field("forecaster", pa.string(), "model, previous_repeated or historical.", "name"),
-        _field(
-            "score",
-            pa.string(),
-            "crps, log_score, pit, covers_50/80/90 (1 = inside), brier, prob.",
-            "name",
-        ),
-        _field(
-            "value",
-            pa.float64(),
-            "The score; lower is better for crps, log_score and brier.",
-            "crps: unit of target; log_score: nats; others: 0-1",
-        ),
-        _field("realized", pa.float64(), "The realized outcome (data/).", "see unit"),
-        _field(
-            "forecast_p05",
-            pa.float64(),
-            "5% quantile of the forecast (lapse: probability).",
-            "see unit",
-        ),
-        _field("forecast_p50", pa.float64(), "Median of the forecast.", "see unit"),
-        _field("forecast_p95", pa.float64(), "95% quantile of the forecast.", "see unit"),
-        _field("n_samples", pa.int64(), "Samples the forecast has (non-NaN).", "samples"),
-        _field(
-            "defined_share",
-            pa.float64(),
-            "Share of model trials defining the target (agreement in the horizon).",
-            "share",
-        ),
-        _field(
-            "history_used",
-            pa.string(),
-            "Comma-separated SMA numbers whose outcomes the forecast used "
-            "(model: the tuning cases; baselines: all SMAs known by as_of_date).",
-            "numbers",
-        ),
-        _field(
-            "priors",
-            pa.string(),
-            "Model rows: the tuned inputs' specs used; empty for baselines.",
-            "text",
-        ),
-        _field("schema_version", pa.int32(), "Version of this output contract.", "1"),
-        _field("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
-    ]
-)
 
 
 def score_forecasts(result: BacktestForecasts, *, run_id: str, created_at: dt.datetime) -> pa.Table:

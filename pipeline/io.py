@@ -397,6 +397,42 @@ def record_failed_run(output_dir: PathLike, run: RunRecord) -> Path:
     return target
 
 
+def publish_backtest(output_dir: PathLike, run: RunRecord, table: pa.Table) -> list[Path]:
+    """Publish a backtest run: ``backtest/run_date=<run.as_of_date>/part-<run_id>.parquet`` and
+    its ``runs`` row, each appearing whole (staged, then renamed under the lock).
+
+    Backtest files accumulate (one per run) rather than replace each other: every run is a
+    scored experiment worth keeping. The runs row is the commit point.
+    """
+    if run.status != "completed":
+        raise ValueError("publish_backtest publishes completed runs; use record_failed_run")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rel = Path("backtest", f"run_date={run.as_of_date.isoformat()}", f"part-{run.run_id}.parquet")
+    stage = out / STAGING / f"{run.run_id}.backtest"
+    target_runs = _runs_file(out, run)
+    try:
+        _write_parquet(_conform("backtest", table, run), stage / rel)
+        _write_parquet(_conform("runs", run.to_table(), run), stage / "runs" / target_runs.name)
+        with _exclusive_lock(out):
+            _recover(out)
+            if target_runs.exists() or (out / rel).exists():
+                raise FileExistsError(f"run {run.run_id!r} was already recorded")
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            _rename(stage / rel, out / rel)
+            target_runs.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                _rename(stage / "runs" / target_runs.name, target_runs)
+            except BaseException:
+                (out / rel).unlink(missing_ok=True)  # no runs row: the run did not happen
+                raise
+            _fsync_path((out / rel).parent)
+            _fsync_path(target_runs.parent)
+    finally:
+        _remove_tree(stage)
+    return [out / rel, target_runs]
+
+
 # --------------------------------------------------------------------------- readers
 
 

@@ -335,6 +335,68 @@ def trials_schema(path_years: Sequence[int]) -> pa.Schema:
     return pa.schema([*cols, *_common_tail()])
 
 
+#: File schema of the ``backtest`` dataset: one row per (case, target, forecaster, score).
+BACKTEST_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _f("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id"),
+        _f("case", pa.string(), "Backtest case (configs/backtest/cases.yaml).", "name"),
+        _f("sma_number", pa.int32(), "Which SMA negotiation the case forecasts.", "number"),
+        _f(
+            "case_as_of_date",
+            pa.date32(),
+            "Date the case's forecast is made as of (not the run's as_of_date).",
+            "date",
+        ),
+        _f("target", pa.string(), "increase_pct, months_to_settlement or lapse.", "name"),
+        _f("unit", pa.string(), "Unit of realized and the forecast quantiles.", "text"),
+        _f("forecaster", pa.string(), "model, previous_repeated or historical.", "name"),
+        _f(
+            "score",
+            pa.string(),
+            "crps, log_score, pit, covers_50/80/90 (1 = inside), brier, prob.",
+            "name",
+        ),
+        _f(
+            "value",
+            pa.float64(),
+            "The score; lower is better for crps, log_score and brier.",
+            "crps: unit of target; log_score: nats; others: 0-1",
+        ),
+        _f("realized", pa.float64(), "The realized outcome (data/).", "see unit"),
+        _f(
+            "forecast_p05",
+            pa.float64(),
+            "5% quantile of the forecast (lapse: probability).",
+            "see unit",
+        ),
+        _f("forecast_p50", pa.float64(), "Median of the forecast.", "see unit"),
+        _f("forecast_p95", pa.float64(), "95% quantile of the forecast.", "see unit"),
+        _f("n_samples", pa.int64(), "Samples the forecast has (non-NaN).", "samples"),
+        _f(
+            "defined_share",
+            pa.float64(),
+            "Share of model trials defining the target (agreement in the horizon).",
+            "share",
+        ),
+        _f(
+            "history_used",
+            pa.string(),
+            "Comma-separated SMA numbers whose outcomes the forecast used "
+            "(model: the tuning cases; baselines: all SMAs known by as_of_date).",
+            "numbers",
+        ),
+        _f(
+            "priors",
+            pa.string(),
+            "Model rows: the tuned inputs' specs used; empty for baselines.",
+            "text",
+        ),
+        _f("schema_version", pa.int32(), "Version of this output contract.", "1"),
+        _f("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
+    ]
+)
+
+
 _YEAR_COL_RE: Final[re.Pattern[str]] = re.compile(r"contribution_krw_bn_(\d{4})")
 
 #: Datasets with a fixed file schema; ``trials`` is built by :func:`trials_schema`.
@@ -343,6 +405,7 @@ FIXED_SCHEMAS: Final[dict[str, pa.Schema]] = {
     "summary": SUMMARY_SCHEMA,
     "histograms": HISTOGRAMS_SCHEMA,
     "sensitivity": SENSITIVITY_SCHEMA,
+    "backtest": BACKTEST_SCHEMA,
 }
 
 #: Datasets partitioned by (as_of_date, scenario); ``runs`` is partitioned by as_of_date only.
@@ -355,6 +418,8 @@ PARTITIONING: Final[dict[str, pa.Schema]] = {
         name: pa.schema([("as_of_date", pa.date32()), ("scenario", pa.string())])
         for name in SCENARIO_DATASETS
     },
+    # A backtest spans many as-of dates (one per case): partitioned by the day it ran.
+    "backtest": pa.schema([("run_date", pa.date32())]),
 }
 
 

@@ -166,3 +166,19 @@ def test_rerun_replaces_partition(tmp_path: Path) -> None:
     files = list((tmp_path / "summary").rglob("*.parquet"))
     assert len(files) == 1
     assert len(io.read_dataset(tmp_path, "runs")) == 2
+
+
+def test_backtest_flow_publishes_scores(tmp_path: Path) -> None:
+    from flows.backtest import backtest
+
+    result = backtest(output_dir=str(tmp_path), n_trials=500, seed=3)
+    table = io.read_dataset(tmp_path, "backtest").to_pandas()
+    assert set(table.run_id) == {result["run_id"]}
+    assert {"model", "historical"} <= set(table.forecaster)
+    assert {"crps", "pit", "covers_90"} <= set(table.score)
+    glob = f"{tmp_path}/backtest/**/*.parquet"
+    rows = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning=true)")
+    assert rows.fetchall()[0][0] == len(table)
+    runs = io.read_dataset(tmp_path, "runs").to_pandas()
+    assert list(runs.flow_name) == ["backtest"] and list(runs.status) == ["completed"]
+    assert "CRPS ratio model / best baseline" in result["table"]
