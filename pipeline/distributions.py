@@ -297,7 +297,7 @@ def _tabulated_ppf(dist: Any, a: float, b: float) -> Any:
         cell -= u < nodes[cell]
         cell += u >= nodes[np.minimum(cell + 1, m)]
         np.clip(cell, 0, m - 1, out=cell)
-        x = values[cell] + slopes[cell] * (u - nodes[cell])
+        x: FloatArray = values[cell] + slopes[cell] * (u - nodes[cell])
         tail = (u < _TAIL_U) | (u > 1.0 - _TAIL_U)
         if tail.any():
             x[tail] = dist.ppf(u[tail])
@@ -355,7 +355,7 @@ def marginal(spec: Any, categories: tuple[str, ...] = ()) -> Marginal:
         scores = _truncated_normal_scores((t_lo - mu) / sigma, (t_hi - mu) / sigma)
 
         def ppf(u: FloatArray) -> FloatArray:
-            x = mu + sigma * scores(u)
+            x: FloatArray = mu + sigma * scores(u)
             return np.exp(x) if log else x
 
         base = stats.lognorm(sigma, scale=np.exp(mu)) if log else stats.norm(mu, sigma)

@@ -49,7 +49,7 @@ def copula_plan(
         d = np.sqrt(np.diag(pearson))
         pearson = pearson / np.outer(d, d)
     cols = tuple(list(names).index(n) for n in correlated)
-    return CopulaPlan(cols, np.linalg.cholesky(pearson))
+    return CopulaPlan(cols, np.linalg.cholesky(pearson).astype(np.float64))
 
 
 def unit_hypercube(
