@@ -1,0 +1,111 @@
+"""The CLI: user errors exit 2 with one clear line and write nothing; a real run and `show`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def output(tmp_path: Path) -> Path:
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("earlier outputs")
+    return folder
+
+
+def _bad_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ninputs:\n  trump_demand_intensity: {dist: pert, min: 0.2, "
+                    "mode: 0.5, max: 1.0, foo: 1}\n")  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--trials", "0"], "--trials must be at least 1"),
+        (["--set", "not_an_input.p95=3"], "unknown input or setting 'not_an_input'"),
+        (["--set", "krw_per_usd"], "expected INPUT.FIELD=VALUE"),
+        (["--set", "trump_demand_intensity.max=1.5"], "outside the allowed range [0, 1]"),
+        (["--set", "krw_per_usd.p95=abc"], "--set: inputs.krw_per_usd.p95"),
+        (["--scenario", "nope"], "unknown scenario; known: baseline"),
+        (["--scenario", "Bad Name"], "[a-z0-9_-]{1,64}"),
+        (["--as-of", "2026-13-01"], "--as-of: '2026-13-01' is not a date"),
+        (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ],
+)
+def test_user_errors_exit_2_and_write_nothing(output: Path, args: list[str], needle: str) -> None:
+    before = _snapshot(output)
+    result = runner.invoke(app, ["run", "--output", str(output), *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().startswith("error:")
+    assert len(result.output.strip().splitlines()) == 1
+    assert _snapshot(output) == before
+
+
+def test_bad_scenario_file_names_file_and_field(output: Path, tmp_path: Path) -> None:
+    bad = _bad_scenario(tmp_path)
+    result = runner.invoke(app, ["run", "--output", str(output), "--scenario", str(bad)])
+    assert result.exit_code == 2
+    assert str(bad) in result.output and "inputs.trump_demand_intensity.foo" in result.output
+    assert "allowed: min, mode, max, shape" in result.output
+    assert _snapshot(output) == {str(output / "keep.txt"): b"earlier outputs"}
+
+
+def test_validate(tmp_path: Path, repo_root: Path) -> None:
+    good = runner.invoke(app, ["validate", str(repo_root / "configs/scenarios/hardline.yaml")])
+    assert good.exit_code == 0 and "ok" in good.output
+    bad = runner.invoke(app, ["validate", str(_bad_scenario(tmp_path))])
+    assert bad.exit_code == 2 and "unknown key 'foo'" in bad.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\ninputs: [\n")
+    result = runner.invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 2 and "invalid YAML at line" in result.output
+
+
+def test_bad_option_type_exits_2() -> None:
+    result = runner.invoke(app, ["run", "--trials", "many"])
+    assert result.exit_code == 2
+
+
+def test_show_without_outputs_is_a_user_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["show", "--output", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "no outputs yet" in result.output
+
+
+@pytest.mark.slow
+def test_run_then_show_end_to_end(prefect_harness: str, tmp_path: Path, repo_root: Path) -> None:
+    """The console script in a subprocess, against the session's Prefect API."""
+    out = tmp_path / "outputs"
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "COLUMNS": "200"}
+    cli = [sys.executable, "-m", "flows.cli"]
+    run = subprocess.run(
+        [*cli, "run", "-s", "baseline", "-s", "status_quo_holds", "--trials", "4000",
+         "--chunk-size", "2000", "--seed", "3", "--as-of", "2026-11-29", "--output", str(out)],
+        env=env, capture_output=True, text=True, timeout=300, cwd=repo_root,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "baseline" in run.stdout and "status_quo_holds" in run.stdout
+    assert f"outputs in {out}" in run.stdout.replace("\n", "")
+    assert "Traceback" not in run.stderr and "telemetry" not in run.stderr.lower()
+    show = subprocess.run([*cli, "show", "--output", str(out), "-s", "baseline"], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=repo_root)  # fmt: skip
+    assert show.returncode == 0, show.stderr
+    assert "increase_pct" in show.stdout and "2026-11-29" in show.stdout
