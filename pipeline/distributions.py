@@ -15,20 +15,11 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special, stats
 
+# The quantile fields a spec may give are the contract's quantile statistics (p01 ... p99).
+from pipeline.schema import QUANTILE_LEVELS
+
 FloatArray = npt.NDArray[np.float64]
 
-#: Quantile fields a spec may give, with their probability level.
-QUANTILE_LEVELS: dict[str, float] = {
-    "p01": 0.01,
-    "p05": 0.05,
-    "p10": 0.10,
-    "p25": 0.25,
-    "p50": 0.50,
-    "p75": 0.75,
-    "p90": 0.90,
-    "p95": 0.95,
-    "p99": 0.99,
-}
 
 #: Nodes of tabulated inverse CDFs (beta/PERT), clustered in the tails (Chebyshev spacing).
 _TABLE_NODES = 4097
