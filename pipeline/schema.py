@@ -397,6 +397,116 @@ BACKTEST_SCHEMA: Final[pa.Schema] = pa.schema(
 )
 
 
+#: File schema of the ``drift`` dataset: one row per (run, key metric/statistic) comparing a
+#: scenario's run with the previous completed run of that scenario (pipeline/drift.py).
+DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _RUN_ID,
+        _f(
+            "previous_run_id",
+            pa.string(),
+            "The run compared with: the latest earlier completed run of the scenario; null "
+            "if there was none.",
+            "id",
+            nullable=True,
+        ),
+        _f(
+            "previous_as_of_date",
+            pa.date32(),
+            "as_of_date of the previous run; null if there was none.",
+            "date",
+            nullable=True,
+        ),
+        _f("metric", pa.string(), "Outcome name, as in summary.metric.", "name"),
+        _f("statistic", pa.string(), "p10, p50, p90 (key metrics) or prob.", "enum"),
+        _f("value", pa.float64(), "This run's value.", "see unit", nullable=True),
+        _f(
+            "previous_value",
+            pa.float64(),
+            "The previous run's value; null if none.",
+            "see unit",
+            nullable=True,
+        ),
+        _f("change", pa.float64(), "value - previous_value.", "see unit", nullable=True),
+        _f(
+            "noise_se",
+            pa.float64(),
+            "Monte Carlo standard error of the change, sqrt(se^2 + previous_se^2) as for "
+            "independent seeds; null where a standard error is undefined.",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "z",
+            pa.float64(),
+            "change / noise_se; null where noise_se is null or 0.",
+            "standard errors",
+            nullable=True,
+        ),
+        _f(
+            "flag_threshold",
+            pa.float64(),
+            "|change| above which the row is flagged: 4 noise_se plus the two quantile error "
+            "bounds (0 for probabilities).",
+            "see unit",
+            nullable=True,
+        ),
+        _f(
+            "flagged",
+            pa.bool_(),
+            "The change is larger than Monte Carlo noise can explain (|change| > flag_threshold).",
+            "bool",
+        ),
+        _f("n_trials", pa.int64(), "This run's n_trials for the row.", "trials"),
+        _f(
+            "previous_n_trials",
+            pa.int64(),
+            "The previous run's n_trials for the row; null if none.",
+            "trials",
+            nullable=True,
+        ),
+        _f("unit", pa.string(), "Unit of value, previous_value, change and noise_se.", "text"),
+        *_common_tail(),
+    ]
+)
+
+#: File schema of the ``inputs`` dataset: the assumptions of each scenario of a run, one row per
+#: model input (its distribution as stated and its 5/50/95% quantiles), per non-random model
+#: setting, plus one row with the scenario's description (pipeline/report.py: inputs_table).
+INPUTS_SCHEMA: Final[pa.Schema] = pa.schema(
+    [
+        _RUN_ID,
+        _f(
+            "input",
+            pa.string(),
+            "Input name (pipeline/catalog.py), setting path (e.g. 'model.mechanisms.reopening', "
+            "'rank_correlation') or 'description'.",
+            "name",
+        ),
+        _f("kind", pa.string(), "'input', 'setting' or 'description'.", "enum"),
+        _f(
+            "distribution",
+            pa.string(),
+            "input: the distribution as stated, e.g. 'PERT(min=0.2, mode=0.55, max=1)'; "
+            "setting: its value; description: the scenario's description.",
+            "text",
+        ),
+        _f("unit", pa.string(), "Unit of the input and of p05/p50/p95; '' otherwise.", "text"),
+        _f("description", pa.string(), "What the input or setting means.", "text"),
+        _f(
+            "p05",
+            pa.float64(),
+            "input: 5% quantile of the distribution, clipped to the allowed range as sampled; "
+            "null for settings and categorical inputs.",
+            "see unit",
+            nullable=True,
+        ),
+        _f("p50", pa.float64(), "input: median (as p05).", "see unit", nullable=True),
+        _f("p95", pa.float64(), "input: 95% quantile (as p05).", "see unit", nullable=True),
+        *_common_tail(),
+    ]
+)
+
 _YEAR_COL_RE: Final[re.Pattern[str]] = re.compile(r"contribution_krw_bn_(\d{4})")
 
 #: Datasets with a fixed file schema; ``trials`` is built by :func:`trials_schema`.
@@ -406,10 +516,19 @@ FIXED_SCHEMAS: Final[dict[str, pa.Schema]] = {
     "histograms": HISTOGRAMS_SCHEMA,
     "sensitivity": SENSITIVITY_SCHEMA,
     "backtest": BACKTEST_SCHEMA,
+    "drift": DRIFT_SCHEMA,
+    "inputs": INPUTS_SCHEMA,
 }
 
 #: Datasets partitioned by (as_of_date, scenario); ``runs`` is partitioned by as_of_date only.
-SCENARIO_DATASETS: Final[tuple[str, ...]] = ("summary", "histograms", "sensitivity", "trials")
+SCENARIO_DATASETS: Final[tuple[str, ...]] = (
+    "summary",
+    "histograms",
+    "sensitivity",
+    "trials",
+    "drift",
+    "inputs",
+)
 
 #: Hive partition keys and types per dataset.
 PARTITIONING: Final[dict[str, pa.Schema]] = {

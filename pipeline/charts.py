@@ -1,0 +1,479 @@
+"""The report's charts: matplotlib figures drawn from the published tables, saved as PNG.
+
+Every function takes small pandas frames read from the Parquet outputs (see pipeline/report.py),
+draws one figure with the object-oriented API (``matplotlib.figure.Figure``: no pyplot, no global
+backend state, the Agg canvas), writes it to ``path`` and returns nothing. Titles, axis labels
+with units and legends are on the figure; the one-line "how to read it" captions live in the
+HTML next to each image.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from pipeline.catalog import INPUT_BY_NAME
+
+__all__ = [
+    "DPI",
+    "scenario_colors",
+    "comparison_chart",
+    "distribution_chart",
+    "fan_chart",
+    "history_chart",
+    "tornado_chart",
+]
+
+#: Resolution of the PNGs [dots per inch]; figures are sized in inches for a ~1100 px page.
+DPI: Final[int] = 100
+
+_STYLE: Final[dict[Any, Any]] = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "savefig.facecolor": "white",
+    "figure.facecolor": "white",
+}
+#: Colours of the quantile markers and of the low/high tornado bars.
+_INK: Final[str] = "#222222"
+_LOW: Final[str] = "#4C78A8"
+_HIGH: Final[str] = "#E45756"
+_EVENT_COLORS: Final[tuple[str, ...]] = ("#4C78A8", "#F58518", "#E45756", "#54A24B", "#B279A2")
+
+
+def scenario_colors(scenarios: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per scenario, in the order given (tab10)."""
+    cmap = mpl.colormaps["tab10"]
+    return {s: mpl.colors.to_hex(cmap(i % 10)) for i, s in enumerate(scenarios)}
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, format="png", dpi=DPI)
+
+
+def _q(stats: Mapping[str, float | None], key: str) -> float:
+    value = stats.get(key)
+    return math.nan if value is None else float(value)
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(max_cols, max(n, 1))
+    return math.ceil(max(n, 1) / cols), cols
+
+
+def _hide_unused(axes: np.ndarray[Any, Any], used: int) -> None:
+    for ax in axes.flat[used:]:
+        ax.set_visible(False)
+
+
+# --------------------------------------------------------------------------- 1. comparison
+
+
+def comparison_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    increase: Mapping[str, Mapping[str, float | None]],
+    probabilities: Mapping[str, Mapping[str, float | None]],
+    event_labels: Mapping[str, str],
+    colors: Mapping[str, str],
+) -> None:
+    """Scenarios side by side: first-year increase ranges (left), event probabilities (right).
+
+    ``increase[scenario]`` maps p10/p25/p50/p75/p90 to values [%]; ``probabilities[scenario]``
+    maps event metric -> probability; ``event_labels`` gives the events to show, in order.
+    """
+    n = len(scenarios)
+    events = list(event_labels)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 1.6 + 0.75 * n)
+        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
+        ys = np.arange(n)[::-1]
+        for y, s in zip(ys, scenarios, strict=True):
+            q = increase.get(s, {})
+            c = colors[s]
+            left.hlines(y, _q(q, "p10"), _q(q, "p90"), color=c, lw=2.5, alpha=0.9)
+            left.hlines(y, _q(q, "p25"), _q(q, "p75"), color=c, lw=9, alpha=0.55)
+            left.plot(_q(q, "p50"), y, "o", color="white", mec=_INK, mew=1.5, ms=8, zorder=3)
+            if not math.isnan(_q(q, "p90")):
+                left.annotate(
+                    f"{_q(q, 'p50'):.1f}%  ({_q(q, 'p10'):.1f} to {_q(q, 'p90'):.1f})",
+                    (_q(q, "p90"), y),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=9,
+                )
+        left.set_yticks(ys, list(scenarios))
+        left.set_ylim(-0.7, n - 0.3)
+        left.grid(axis="y", visible=False)
+        left.set_xlabel("First-year increase over the contribution it replaces [%]")
+        left.set_title("First-year increase, if an agreement is reached", loc="left")
+        lo = np.nanmin([_q(increase.get(s, {}), "p10") for s in scenarios] + [0.0])
+        hi = np.nanmax([_q(increase.get(s, {}), "p90") for s in scenarios] + [1.0])
+        left.set_xlim(min(0.0, lo - 1.0), hi + (hi - min(0.0, lo)) * 0.45 + 1.0)
+        left.legend(
+            handles=[
+                Line2D([], [], color="#777777", lw=2.5, label="80% range (p10 to p90)"),
+                Line2D([], [], color="#777777", lw=9, alpha=0.55, label="middle 50% (p25 to p75)"),
+                Line2D([], [], marker="o", ls="", mfc="white", mec=_INK, label="median (p50)"),
+            ],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.13),
+            ncols=3,
+        )
+
+        height = 0.8 / max(len(events), 1)
+        for j, event in enumerate(events):
+            vals = [_q(probabilities.get(s, {}), event) * 100.0 for s in scenarios]
+            offs = ys + 0.4 - height * (j + 0.5)
+            bars = right.barh(
+                offs, vals, height=height * 0.92, color=_EVENT_COLORS[j % len(_EVENT_COLORS)]
+            )
+            bars.set_label(event_labels[event])
+            for yb, v in zip(offs, vals, strict=True):
+                if not math.isnan(v):
+                    right.text(v + 1.0, yb, f"{v:.0f}%", va="center", fontsize=8)
+        right.set_yticks(ys, list(scenarios))
+        right.set_ylim(-0.7, n - 0.3)
+        right.set_xlim(0, 112)
+        right.set_xticks([0, 25, 50, 75, 100])
+        right.grid(axis="y", visible=False)
+        right.set_xlabel("Probability [%]")
+        right.set_title("Chance of key events", loc="left")
+        right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2)
+        _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 2. distributions
+
+
+def _inner(hist: pd.DataFrame) -> pd.DataFrame:
+    """The closed bins of one metric's BI histogram, in order."""
+    inner = hist[hist.bin_lower.notna() & hist.bin_upper.notna()]
+    return inner.sort_values("bin_index")
+
+
+def _visible_range(hists: Sequence[pd.DataFrame], tail: float = 0.005) -> tuple[float, float]:
+    """x range of the bins holding the central ``1 - 2 tail`` of every scenario's trials."""
+    lo, hi = math.inf, -math.inf
+    for h in hists:
+        full = h.sort_values("bin_index")
+        prob = full.probability.fillna(0.0).to_numpy(float)
+        if prob.sum() <= 0:
+            continue
+        cum = np.cumsum(prob) / prob.sum()
+        first = int(np.searchsorted(cum, tail, side="right"))
+        last = int(np.searchsorted(cum, 1.0 - tail, side="left"))
+        lowers, uppers = full.bin_lower.to_numpy(float), full.bin_upper.to_numpy(float)
+        a = lowers[first] if not math.isnan(lowers[first]) else uppers[first]
+        b = uppers[last] if not math.isnan(uppers[last]) else lowers[last]
+        lo, hi = min(lo, a), max(hi, b)
+    return (lo, hi) if lo < hi else (0.0, 1.0)
+
+
+def distribution_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    metrics: Mapping[str, str],
+    histograms: Mapping[tuple[str, str], pd.DataFrame],
+    quantiles: Mapping[tuple[str, str], Mapping[str, float | None]],
+    settled_share: Mapping[str, float | None],
+    colors: Mapping[str, str],
+) -> None:
+    """Histograms of the first-year settlement, one row per scenario, one column per metric.
+
+    ``metrics`` maps metric -> axis label; ``histograms[(scenario, metric)]`` holds its BI
+    histogram rows; ``quantiles[(scenario, metric)]`` its p10/p50/p90. The x range of a column
+    covers the central 99% of every scenario; the share outside it is written in the panel.
+    """
+    n, cols = len(scenarios), list(metrics)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 0.7 + 1.9 * n)
+        axes = np.atleast_2d(fig.subplots(n, len(cols), sharex="col", squeeze=False))
+        ranges = {
+            m: _visible_range([histograms[(s, m)] for s in scenarios if (s, m) in histograms])
+            for m in cols
+        }
+        for i, s in enumerate(scenarios):
+            for j, m in enumerate(cols):
+                ax: Axes = axes[i, j]
+                ax.grid(axis="x", visible=False)
+                ax.set_xlim(*ranges[m])
+                if j == 0:
+                    share_settled = settled_share.get(s)
+                    head = s if share_settled is None else f"{s}: {share_settled:.0%} reach a deal"
+                    ax.set_title(head, loc="left")
+                    ax.set_ylabel("share of deals [%]")
+                hist = histograms.get((s, m))
+                if hist is None or hist["count"].sum() == 0:
+                    ax.text(0.5, 0.5, "no agreement in any trial", ha="center",
+                            transform=ax.transAxes)  # fmt: skip
+                    continue
+                inner = _inner(hist)
+                lower = inner.bin_lower.to_numpy(float)
+                width = (inner.bin_upper - inner.bin_lower).to_numpy(float)
+                share = inner.probability.fillna(0.0).to_numpy(float) * 100.0
+                ax.bar(lower, share, width=width, align="edge", color=colors[s], alpha=0.75,
+                       edgecolor="white", linewidth=0.5)  # fmt: skip
+                q = quantiles.get((s, m), {})
+                for key, style in (("p10", "--"), ("p50", "-"), ("p90", "--")):
+                    if not math.isnan(_q(q, key)):
+                        ax.axvline(_q(q, key), color=_INK, ls=style, lw=1.3)
+                text = (
+                    f"p10 {_q(q, 'p10'):,.1f}   median {_q(q, 'p50'):,.1f}   "
+                    f"p90 {_q(q, 'p90'):,.1f}"
+                )
+                prob = hist.probability.fillna(0.0).to_numpy(float)
+                lows, ups = hist.bin_lower.to_numpy(float), hist.bin_upper.to_numpy(float)
+                lo, hi = ranges[m]
+                outside = float(prob[np.nan_to_num(ups, nan=math.inf) <= lo].sum())
+                outside += float(prob[np.nan_to_num(lows, nan=-math.inf) >= hi].sum())
+                if outside >= 0.0005:
+                    text += f"\n{outside:.1%} of deals outside the range shown"
+                ax.text(0.99, 0.95, text, ha="right", va="top", fontsize=8.5,
+                        transform=ax.transAxes,
+                        bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#cccccc"})  # fmt: skip
+                ax.set_ylim(0, max(share.max(), 1.0) * 1.3)
+        for j, m in enumerate(cols):
+            axes[-1, j].set_xlabel(metrics[m])
+        fig.legend(
+            handles=[
+                Line2D([], [], color=_INK, ls="-", label="median (p50)"),
+                Line2D([], [], color=_INK, ls="--", label="p10 and p90 (80% of deals between)"),
+            ],
+            loc="outside upper right",
+            ncols=2,
+        )
+        _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 3. fan chart
+
+
+def fan_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    paths: Mapping[str, pd.DataFrame],
+    colors: Mapping[str, str],
+    reference: str | None,
+) -> None:
+    """Contribution per calendar year with quantile bands, one panel per scenario.
+
+    ``paths[scenario]`` has one row per year (index) and columns p05 p10 p25 p50 p75 p90 p95
+    [KRW bn]; ``reference`` names a scenario whose median is drawn in every other panel.
+    """
+    nrows, ncols = _grid(len(scenarios))
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 0.9 + 3.0 * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False))
+        ref = paths.get(reference) if reference is not None else None
+        for ax, s in zip(axes.flat, scenarios, strict=False):
+            frame = paths.get(s)
+            ax.set_title(s, loc="left")
+            if frame is None or frame.empty:
+                ax.text(0.5, 0.5, "no contribution path", ha="center", transform=ax.transAxes)
+                continue
+            years = frame.index.to_numpy(int)
+            c = colors[s]
+            for lo, hi, alpha in (("p05", "p95", 0.15), ("p10", "p90", 0.25), ("p25", "p75", 0.4)):
+                ax.fill_between(years, frame[lo], frame[hi], color=c, alpha=alpha, lw=0)
+            ax.plot(years, frame["p50"], color=c, lw=2, marker="o", ms=4)
+            if ref is not None and s != reference:
+                ax.plot(ref.index.to_numpy(int), ref["p50"], color="#555555", ls="--", lw=1.2)
+            ax.set_xticks(years)
+            ax.grid(axis="x", visible=False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("contribution [KRW bn per year]")
+        _hide_unused(axes, len(scenarios))
+        handles = [
+            Patch(color="#777777", alpha=0.15, label="90% band (p05 to p95)"),
+            Patch(color="#777777", alpha=0.3, label="80% band (p10 to p90)"),
+            Patch(color="#777777", alpha=0.5, label="middle 50% (p25 to p75)"),
+            Line2D([], [], color="#777777", lw=2, marker="o", ms=4, label="median"),
+        ]
+        if ref is not None:
+            handles.append(
+                Line2D([], [], color="#555555", ls="--", lw=1.2, label=f"median of {reference}")
+            )
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+        _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 4. tornado
+
+
+def _input_value(name: str, value: float | None, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "?"
+    info = INPUT_BY_NAME.get(name)
+    if info is not None and info.kind == "category" and 0 <= value < len(info.categories):
+        return info.categories[int(value)]
+    if unit == "yes/no":
+        return "yes" if value >= 0.5 else "no"
+    magnitude = abs(value)
+    text = (
+        f"{value:,.0f}"
+        if magnitude >= 100
+        else f"{value:.2f}"
+        if magnitude < 10
+        else f"{value:.1f}"
+    )
+    return text
+
+
+def tornado_chart(
+    path: Path,
+    scenario: str,
+    rows: pd.DataFrame,
+    median: float | None,
+    metric_label: str,
+    top: int = 10,
+) -> None:
+    """Tornado of one scenario: the median output with each input at its low and high decile.
+
+    ``rows`` are the scenario's ``sensitivity`` rows of method ``tornado`` for one metric;
+    ``median`` is the metric's overall p50 (the bars start there).
+    """
+    wide = rows.pivot_table(
+        index="input", columns="statistic", values=["value", "input_value", "rank"],
+        aggfunc="first",
+    )  # fmt: skip
+    units = rows.groupby("input").input_unit.first()
+    ranked = wide["rank"].min(axis=1).dropna().sort_values().head(top)
+    inputs = list(ranked.index)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(5.8, 1.5 + 0.44 * max(len(inputs), 3))
+        ax = fig.subplots()
+        if not inputs:
+            ax.text(0.5, 0.5, "no sensitivity rows for this scenario", ha="center",
+                    transform=ax.transAxes)  # fmt: skip
+            ax.set_axis_off()
+            _save(fig, path)
+            return
+        center = float(median) if median is not None else float(
+            np.nanmean(wide["value"].loc[inputs].to_numpy(float))
+        )  # fmt: skip
+        ys = np.arange(len(inputs))[::-1]
+        labels = []
+        for y, name in zip(ys, inputs, strict=True):
+            lo = float(wide["value"].loc[name].get("median_at_low_decile", math.nan))
+            hi = float(wide["value"].loc[name].get("median_at_high_decile", math.nan))
+            ax.barh(y, lo - center, left=center, color=_LOW, height=0.7)
+            ax.barh(y, hi - center, left=center, color=_HIGH, height=0.7)
+            unit = str(units.get(name, ""))
+            x_lo = wide["input_value"].loc[name].get("median_at_low_decile")
+            x_hi = wide["input_value"].loc[name].get("median_at_high_decile")
+            lo_text, hi_text = _input_value(name, x_lo, unit), _input_value(name, x_hi, unit)
+            suffix = "" if unit in ("yes/no", "category") else f" {unit}"
+            labels.append(f"{name}\n{lo_text} vs {hi_text}{suffix}")
+        ax.axvline(center, color=_INK, lw=1)
+        ax.set_yticks(ys, labels, fontsize=8.5)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(f"median {metric_label}")
+        ax.set_title(scenario, loc="left")
+        fig.legend(
+            handles=[
+                Patch(color=_LOW, label="input low (first value)"),
+                Patch(color=_HIGH, label="input high (second value)"),
+                Line2D([], [], color=_INK, lw=1, label=f"overall median {center:.1f}"),
+            ],
+            loc="outside lower center",
+            ncols=3,
+            fontsize=8,
+            handlelength=1.2,
+            columnspacing=1.0,
+        )
+        _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 5. history
+
+
+def _day(d: dt.date) -> float:
+    """A date as days since 1970-01-01 (the x coordinate of the history chart)."""
+    return float((d - dt.date(1970, 1, 1)).days)
+
+
+def history_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    history: Mapping[str, pd.DataFrame],
+    current: dt.date,
+    colors: Mapping[str, str],
+) -> None:
+    """p10/p50/p90 of the first-year increase by as-of date, one panel per scenario.
+
+    ``history[scenario]`` has a date index (as_of_date) and columns p10 p50 p90 [%].
+    """
+    nrows, ncols = _grid(len(scenarios))
+    dates = sorted({d for f in history.values() for d in f.index})
+    single = len(dates) <= 1
+    step = max(1, math.ceil(len(dates) / 6))
+    ticks = dates[::-1][::step][::-1]  # at most 6, always including the latest
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 0.9 + 2.8 * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False))
+        for ax, s in zip(axes.flat, scenarios, strict=False):
+            frame = history.get(s)
+            ax.set_title(s, loc="left")
+            if frame is None or frame.empty:
+                ax.text(0.5, 0.5, "no forecasts", ha="center", transform=ax.transAxes)
+                continue
+            x = [_day(d) for d in frame.index]
+            c = colors[s]
+            if len(frame) > 1:
+                ax.fill_between(x, frame["p10"], frame["p90"], color=c, alpha=0.25, lw=0)
+                ax.plot(x, frame["p10"], color=c, lw=0.8, alpha=0.8)
+                ax.plot(x, frame["p90"], color=c, lw=0.8, alpha=0.8)
+            else:
+                ax.vlines(x, frame["p10"], frame["p90"], color=c, lw=6, alpha=0.4)
+            ax.plot(x, frame["p50"], color=c, lw=2, marker="o", ms=4)
+            ax.axvline(_day(current), color="#999999", ls=":", lw=1)
+            ax.set_xticks([_day(d) for d in ticks], [f"{d:%d %b}\n{d:%Y}" for d in ticks])
+            ax.margins(x=0.08)
+            if single:
+                ax.text(0.5, 0.95, f"only one forecast date so far ({dates[0]:%Y-%m-%d})",
+                        ha="center", va="top", fontsize=8, color="#555555",
+                        transform=ax.transAxes)  # fmt: skip
+                d0 = _day(dates[0])
+                ax.set_xlim(d0 - 7, d0 + 7)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("first-year increase [%]")
+        for ax in axes[-1, :]:
+            ax.set_xlabel("as-of date of the forecast")
+        _hide_unused(axes, len(scenarios))
+        fig.legend(
+            handles=[
+                Patch(color="#777777", alpha=0.35, label="p10 to p90"),
+                Line2D([], [], color="#777777", lw=2, marker="o", ms=4, label="median (p50)"),
+                Line2D([], [], color="#999999", ls=":", label="this report's date"),
+            ],
+            loc="outside lower center",
+            ncols=3,
+        )
+        _save(fig, path)

@@ -1,0 +1,345 @@
+"""Drift: what changed since the previous published run of the same scenario.
+
+A run compares each scenario's new ``summary`` rows with those of the latest earlier completed
+run of that scenario (:func:`previous_summary`) and writes one ``drift`` row per compared value
+(:func:`compute_drift`; schema ``pipeline.schema.DRIFT_SCHEMA``, documented in docs/outputs.md):
+
+* the p10, p50 and p90 of the key outputs :data:`KEY_METRICS`;
+* every yes/no outcome (statistic ``prob``).
+
+A change is **flagged** when it is larger than the Monte Carlo noise of the two runs can explain::
+
+    noise_se       = sqrt(se^2 + previous_se^2)
+    flag_threshold = Z_THRESHOLD * noise_se + tolerance
+    flagged        = |change| > flag_threshold
+
+``se`` is the row's ``mc_standard_error`` from ``summary`` for quantiles and ``sqrt(p (1 - p) /
+n)`` for probabilities; ``tolerance`` is the sum of the two rows' ``quantile_error_bound`` (a
+quantile is only known to within one fine histogram bin) and 0 for probabilities. Where a
+standard error is undefined (a point mass, fewer than 2 trials) ``noise_se`` and ``z`` are null
+and any change beyond ``tolerance`` is flagged: a point mass that moved did not move by chance.
+
+Why ``Z_THRESHOLD = 4``
+-----------------------
+A nightly run compares about 34 values per scenario (12 quantiles and 22 probabilities), some
+170 for five scenarios. If only seed noise separated two runs, ``|z| > 3`` would still fire on
+0.27% of them, one false alarm every two nights; ``|z| > 4`` fires on 0.006%, about one every 80
+nightly runs, and still tolerates quantile standard errors that are underestimated by 20% (their
+density estimate is rough). The SE formula treats the two runs as independent; nightly runs use
+the configured seed (common random numbers), so their difference is far less noisy than
+``noise_se`` says and the test is conservative: a flagged change is one the inputs, the evidence,
+the as-of date or the code made, not the dice. With the same seed and the same inputs the summary
+is bit-identical, every ``change`` is 0.0 and nothing is flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Iterable, Mapping
+from typing import Final, NamedTuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from pipeline import io
+from pipeline.schema import (
+    DRIFT_SCHEMA,
+    SCHEMA_VERSION,
+    check_scenario_name,
+    require_utc,
+)
+
+__all__ = [
+    "KEY_METRICS",
+    "KEY_STATISTICS",
+    "Z_THRESHOLD",
+    "PreviousRun",
+    "compute_drift",
+    "drift_artifact_rows",
+    "drift_for",
+    "previous_summary",
+]
+
+#: Numeric outputs whose p10/p50/p90 are compared.
+KEY_METRICS: Final[tuple[str, ...]] = (
+    "increase_pct",
+    "first_year_krw_bn",
+    "months_to_settlement",
+    "contribution_krw_bn_2028",
+)
+#: Quantiles of the key metrics that are compared.
+KEY_STATISTICS: Final[tuple[str, ...]] = ("p10", "p50", "p90")
+#: A change is flagged when it exceeds this many combined Monte Carlo standard errors.
+Z_THRESHOLD: Final[float] = 4.0
+
+PathLike = str | os.PathLike[str]
+
+
+class PreviousRun(NamedTuple):
+    """The run a new run is compared with (all None when there is none)."""
+
+    summary: pa.Table | None
+    """Its ``summary`` rows of the scenario (with the partition columns)."""
+    run_id: str | None
+    as_of_date: dt.date | None
+
+
+class _Row(NamedTuple):
+    value: float | None
+    se: float | None
+    bound: float
+    n: int
+    unit: str
+
+
+def _rows(table: pa.Table) -> dict[tuple[str, str], _Row]:
+    """(metric, statistic) -> values of the compared rows of a summary table."""
+    wanted = set(KEY_STATISTICS)
+    cols = [
+        table.column(c).to_pylist()
+        for c in (
+            "metric",
+            "statistic",
+            "value",
+            "mc_standard_error",
+            "quantile_error_bound",
+            "n_trials",
+            "unit",
+        )
+    ]
+    out: dict[tuple[str, str], _Row] = {}
+    for metric, stat, value, se, bound, n, unit in zip(*cols, strict=True):
+        if stat == "prob" or (metric in KEY_METRICS and stat in wanted):
+            if stat == "prob" and value is not None and n:
+                # As docs/outputs.md: the binomial standard error of the proportion.
+                se = math.sqrt(max(value * (1.0 - value), 0.0) / n)
+            out[(metric, stat)] = _Row(value, se, bound or 0.0, int(n), unit)
+    return out
+
+
+def _order(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Key metrics first (in KEY_METRICS order, p10 p50 p90), then probabilities as given."""
+    keys = list(keys)
+    quant = [(m, s) for m in KEY_METRICS for s in KEY_STATISTICS if (m, s) in keys]
+    return quant + [k for k in keys if k[1] == "prob"]
+
+
+def compute_drift(
+    current: pa.Table,
+    previous: pa.Table | None,
+    *,
+    run_id: str,
+    previous_run_id: str | None,
+    previous_as_of_date: dt.date | None = None,
+    created_at: dt.datetime,
+) -> pa.Table:
+    """The ``drift`` rows of one scenario (:data:`~pipeline.schema.DRIFT_SCHEMA`).
+
+    Parameters
+    ----------
+    current
+        This run's ``summary`` rows of the scenario (``SUMMARY_SCHEMA``; extra columns such as
+        the partition columns are ignored).
+    previous
+        The previous run's ``summary`` rows of the scenario, or None if there is none: then
+        every row has null previous values and nothing is flagged.
+    run_id, previous_run_id, previous_as_of_date
+        Ids written into the rows.
+    created_at
+        Timezone-aware UTC time of the rows.
+
+    Rows: p10/p50/p90 of :data:`KEY_METRICS`, then every ``prob`` row of ``current``. A row
+    missing from ``previous`` (a new outcome) or with a null value has a null change and is not
+    flagged.
+    """
+    require_utc(created_at, "created_at")
+    now = _rows(current)
+    before = _rows(previous) if previous is not None else {}
+    if previous is None:
+        previous_run_id, previous_as_of_date = None, None
+    records: list[dict[str, object]] = []
+    for key in _order(now):
+        cur = now[key]
+        old = before.get(key)
+        change = noise = z = threshold = None
+        flagged = False
+        if old is not None and cur.value is not None and old.value is not None:
+            change = cur.value - old.value
+            tolerance = cur.bound + old.bound
+            if cur.se is not None and old.se is not None:
+                noise = math.hypot(cur.se, old.se)
+                z = change / noise if noise > 0 else None
+                threshold = Z_THRESHOLD * noise + tolerance
+            else:
+                threshold = tolerance
+            flagged = abs(change) > threshold
+        records.append(
+            {
+                "run_id": run_id,
+                "previous_run_id": previous_run_id,
+                "previous_as_of_date": previous_as_of_date,
+                "metric": key[0],
+                "statistic": key[1],
+                "value": cur.value,
+                "previous_value": old.value if old is not None else None,
+                "change": change,
+                "noise_se": noise,
+                "z": z,
+                "flag_threshold": threshold,
+                "flagged": flagged,
+                "n_trials": cur.n,
+                "previous_n_trials": old.n if old is not None else None,
+                "unit": cur.unit,
+                "schema_version": SCHEMA_VERSION,
+                "created_at": created_at,
+            }
+        )
+    if not records:
+        return DRIFT_SCHEMA.empty_table()
+    table = pa.Table.from_pylist(records, schema=DRIFT_SCHEMA)
+    # from_pylist keeps float NaN as NaN; the contract wants null for undefined values.
+    for name in ("value", "previous_value", "change", "noise_se", "z", "flag_threshold"):
+        col = table.column(name)
+        fixed = pc.if_else(pc.is_nan(col), pa.scalar(None, pa.float64()), col)
+        table = table.set_column(
+            table.schema.get_field_index(name), DRIFT_SCHEMA.field(name), fixed
+        )
+    return table.cast(DRIFT_SCHEMA)
+
+
+def previous_summary(
+    output_dir: PathLike,
+    scenario: str,
+    *,
+    as_of: dt.date | None = None,
+    exclude_run_id: str | None = None,
+) -> PreviousRun:
+    """The latest completed published run of ``scenario`` to compare a new run with.
+
+    Candidates are completed runs (``runs.status == 'completed'``) whose ``summary`` partition of
+    the scenario is on disk, other than ``exclude_run_id`` (the new run) and, if ``as_of`` is
+    given, with ``as_of_date <= as_of``. The latest by (as_of_date, created_at, run_id) wins, so
+    a re-run of the same as-of date is compared with the run it is about to replace, and a
+    backfill of an old date with the run just before that date. Call this **before**
+    publishing the new run (publication replaces a same-date partition).
+    """
+    check_scenario_name(scenario)
+    runs = io.read_dataset(output_dir, "runs", columns=["run_id", "status"])
+    completed = pc.filter(runs.column("run_id"), pc.equal(runs.column("status"), "completed"))
+    where = ds.field("run_id").isin(pa.array(completed.to_pylist(), pa.string())) & (
+        ds.field("scenario") == scenario
+    )
+    if exclude_run_id is not None:
+        where &= ds.field("run_id") != exclude_run_id
+    if as_of is not None:
+        where &= ds.field("as_of_date") <= pa.scalar(as_of, pa.date32())
+    keys = io.read_dataset(
+        output_dir, "summary", columns=["run_id", "as_of_date", "created_at"], filter=where
+    )
+    if keys.num_rows == 0:
+        return PreviousRun(None, None, None)
+    candidates = sorted(
+        set(
+            zip(
+                keys.column("as_of_date").to_pylist(),
+                keys.column("created_at").to_pylist(),
+                keys.column("run_id").to_pylist(),
+                strict=True,
+            )
+        )
+    )
+    as_of_date, _, run_id = candidates[-1]
+    summary = io.read_dataset(
+        output_dir,
+        "summary",
+        filter=(ds.field("run_id") == run_id) & (ds.field("scenario") == scenario),
+    )
+    return PreviousRun(summary, run_id, as_of_date)
+
+
+def drift_for(
+    output_dir: PathLike,
+    scenario: str,
+    current: pa.Table,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    created_at: dt.datetime,
+) -> pa.Table:
+    """:func:`previous_summary` then :func:`compute_drift`: the ``drift`` table of one scenario
+    of a run that is about to be published (call before ``io.publish_run``)."""
+    previous = previous_summary(output_dir, scenario, as_of=as_of, exclude_run_id=run_id)
+    return compute_drift(
+        current,
+        previous.summary,
+        run_id=run_id,
+        previous_run_id=previous.run_id,
+        previous_as_of_date=previous.as_of_date,
+        created_at=created_at,
+    )
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit == "probability":
+        return f"{value:.4f}"
+    return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.1f}"
+
+
+_ARTIFACT_COLUMNS: Final[tuple[str, ...]] = (
+    "scenario",
+    "quantity",
+    "previous",
+    "now",
+    "change",
+    "noise_se",
+    "z",
+    "flagged",
+    "unit",
+    "previous_run",
+)
+
+
+def drift_artifact_rows(
+    drift: Mapping[str, pa.Table], *, all_rows: bool = False
+) -> list[dict[str, object]]:
+    """Rows for a Prefect table artifact: per scenario, the flagged changes and the key
+    medians (every compared value with ``all_rows``); a single row per scenario saying so when
+    there was no previous run. Every row has the same keys (:data:`_ARTIFACT_COLUMNS`).
+
+    ``drift`` maps scenario name -> its ``drift`` table (as from :func:`compute_drift`).
+    """
+    out: list[dict[str, object]] = []
+    for scenario, table in drift.items():
+        rows = table.to_pylist()
+        previous = next((r["previous_run_id"] for r in rows if r["previous_run_id"]), None)
+        if previous is None:
+            empty = dict.fromkeys(_ARTIFACT_COLUMNS, "")
+            out.append(
+                {**empty, "scenario": scenario, "quantity": "(no earlier completed run to compare)"}
+            )
+            continue
+        for r in rows:
+            key = r["statistic"] != "prob" and r["statistic"] == "p50"
+            if not (all_rows or r["flagged"] or key):
+                continue
+            unit = str(r["unit"])
+            out.append(
+                {
+                    "scenario": scenario,
+                    "quantity": f"{r['metric']} {r['statistic']}",
+                    "previous": _fmt(r["previous_value"], unit),
+                    "now": _fmt(r["value"], unit),
+                    "change": _fmt(r["change"], unit),
+                    "noise_se": _fmt(r["noise_se"], unit),
+                    "z": "" if r["z"] is None else f"{r['z']:.1f}",
+                    "flagged": "YES" if r["flagged"] else "",
+                    "unit": unit,
+                    "previous_run": f"{r['previous_run_id']} ({r['previous_as_of_date']})",
+                }
+            )
+    return out

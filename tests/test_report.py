@@ -1,0 +1,341 @@
+"""The HTML report: built from Parquet alone, every image a real PNG, only existing files
+referenced, the content a reader needs, atomic rebuilds; and the ``inputs`` dataset."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from report_fixtures import CONFIG_DIR, publish_forecast
+
+import pipeline.config
+import pipeline.data
+import pipeline.evidence
+from pipeline import io
+from pipeline.config import load_scenario
+from pipeline.distributions import (
+    BernoulliSpec,
+    CategoricalSpec,
+    DiscreteSpec,
+    FixedSpec,
+    LogNormalSpec,
+    NormalSpec,
+    PertSpec,
+)
+from pipeline.report import (
+    ReportError,
+    build_report,
+    describe_spec,
+    inputs_table,
+    report_artifact_markdown,
+    report_dir,
+)
+from pipeline.schema import INPUTS_SCHEMA
+
+D1, D2 = dt.date(2026, 2, 27), dt.date(2026, 3, 5)
+T0 = dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
+SCENARIOS = ("hardline", "status_quo_holds")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Page(HTMLParser):
+    """Collects what a page references and the ids it defines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.ids: set[str] = set()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+            if name in ("src", "href", "srcset", "poster", "data", "action") and value is not None:
+                self.refs.append((tag, name, value))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(path: Path) -> Page:
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Two as-of dates of three scenarios; the second date's run has a changed input."""
+    out = tmp_path_factory.mktemp("report") / "outputs"
+    first, _ = publish_forecast(out, SCENARIOS, as_of=D1)
+    second, _ = publish_forecast(out, SCENARIOS, as_of=D2, overrides={"korea_cpi_pct.p95": 4.0})
+    return {"out": out, "first": first, "second": second}
+
+
+@pytest.fixture(scope="module")
+def parquet_only(outputs: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the outputs holding nothing but the Parquet files."""
+    src: Path = outputs["out"]  # type: ignore[assignment]
+    dst = tmp_path_factory.mktemp("copy") / "outputs"
+    for path in src.rglob("*.parquet"):
+        if ".staging" in path.parts:
+            continue
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def report(parquet_only: Path) -> Path:
+    """The report of the latest date, built with every config and data reader disabled."""
+    mp = pytest.MonkeyPatch()
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report must be built from the Parquet outputs alone")
+
+    for module, name in (
+        (pipeline.config, "load_scenario"),
+        (pipeline.config, "read_yaml"),
+        (pipeline.data, "load_history"),
+        (pipeline.evidence, "load_evidence"),
+    ):
+        mp.setattr(module, name, forbidden)
+    try:
+        return build_report(parquet_only)
+    finally:
+        mp.undo()
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_report_is_written_where_documented(report: Path, parquet_only: Path) -> None:
+    assert report == report_dir(parquet_only, D2) / "index.html"
+    assert report.parent == parquet_only / "reports" / "as_of_date=2026-03-05"
+    assert report.is_file()
+
+
+def test_every_image_exists_and_is_a_valid_png(report: Path) -> None:
+    page = parse(report)
+    images = [v for tag, attr, v in page.refs if tag == "img" and attr == "src"]
+    # scenarios, distribution, fan, history, and one tornado per scenario
+    assert len(images) == 4 + len(SCENARIOS)
+    for src in images:
+        path = report.parent / src
+        assert path.is_file(), src
+        assert path.read_bytes()[:8] == PNG_MAGIC, src
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            assert img.format == "PNG" and img.width >= 400 and img.height >= 300, src
+            pixels = np.asarray(img.convert("L"))
+            assert pixels.std() > 10, f"{src} looks blank"
+    on_disk = {p.name for p in report.parent.glob("*.png")}
+    assert on_disk == set(images), "unreferenced or missing PNG files"
+
+
+def test_html_references_only_files_that_exist(report: Path) -> None:
+    page = parse(report)
+    assert page.refs
+    for tag, attr, value in page.refs:
+        if value.startswith("#"):
+            assert value[1:] in page.ids, f"dangling anchor {value}"
+        elif value.startswith("data:"):
+            assert tag == "link", f"unexpected data URI in <{tag} {attr}>"
+        else:
+            assert "://" not in value and not value.startswith("//"), f"external URL {value}"
+            assert (report.parent / value).is_file(), f"{value} does not exist"
+    assert "script" not in page.tags
+    raw = report.read_text(encoding="utf-8")
+    assert "http://" not in raw and "https://" not in raw
+
+
+def test_rebuild_replaces_the_folder_whole(outputs: dict[str, object]) -> None:
+    out: Path = outputs["out"]  # type: ignore[assignment]
+    first = build_report(out, as_of_date=D1)
+    junk = first.parent / "stale.png"
+    junk.write_bytes(b"old")
+    again = build_report(out, as_of_date=D1)
+    assert again == first and not junk.exists()
+    reports = out / "reports"
+    assert sorted(p.name for p in reports.iterdir() if not p.name.startswith(".")) == [
+        "as_of_date=2026-02-27"
+    ]
+    assert not any((reports / ".staging").iterdir())
+    assert not (reports / ".trash").exists() or not any((reports / ".trash").iterdir())
+
+
+def test_failed_build_leaves_the_previous_report(
+    outputs: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out: Path = outputs["out"]  # type: ignore[assignment]
+    index = build_report(out, as_of_date=D1)
+    before = index.read_bytes()
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("pipeline.charts.history_chart", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_report(out, as_of_date=D1)
+    assert index.read_bytes() == before
+    assert not any((out / "reports" / ".staging").iterdir())
+
+
+# --------------------------------------------------------------------------- content
+
+
+def test_page_shows_summary_drift_assumptions_and_provenance(
+    report: Path, outputs: dict[str, object]
+) -> None:
+    html = report.read_text(encoding="utf-8")
+    text = " ".join(parse(report).text)
+    for scenario in SCENARIOS:
+        assert scenario in text
+    for heading in (
+        "Summary",
+        "What changed since the previous run",
+        "Scenarios side by side",
+        "Distribution of the first-year settlement",
+        "Contribution path, year by year",
+        "What drives the first-year increase",
+        "Forecast history",
+        "Key assumptions of each scenario",
+        "Provenance",
+    ):
+        assert heading in text, heading
+    # drift against the D1 run: the CPI change moved the KRW amounts beyond noise
+    assert outputs["first"] in html
+    assert "beyond noise" in html and "contribution in 2028 [KRW bn] p50" in html
+    # assumptions come from the inputs dataset: hardline's overrides and a mechanism switch
+    assert "fixed 10" in html
+    assert "PERT(min=0.6, mode=0.85, max=1)" in html
+    assert "model.mechanisms.reopening" in html
+    assert "normal(p05=1.2, p95=4)" in html  # the overridden CPI prior
+    # provenance of the shown run
+    assert outputs["second"] in html and "20260301" in html and "sma-forecast 0.1.0" in html
+    # each chart has a caption saying how to read it
+    assert html.count("<figcaption>") == 4 + len(SCENARIOS)
+    assert "3 dates" not in html and "2 dates from 2026-02-27 to 2026-03-05" in html
+
+
+def test_single_date_history_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    publish_forecast(out, ["baseline"], as_of=D1, n_trials=1500)
+    html = build_report(out).read_text(encoding="utf-8")
+    assert "Only one forecast date so far" in html
+    assert "First published run of this scenario" in html or "first run of this scenario" in html
+
+
+def test_runs_without_drift_or_inputs_still_render(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    publish_forecast(
+        out, ["baseline"], as_of=D1, n_trials=1500, with_drift=False, with_inputs=False
+    )
+    html = build_report(out).read_text(encoding="utf-8")
+    assert "No drift rows were published for this date" in html
+    assert "The assumptions were not recorded" in html
+
+
+def test_report_of_a_run_and_errors(outputs: dict[str, object], tmp_path: Path) -> None:
+    out: Path = outputs["out"]  # type: ignore[assignment]
+    first: str = outputs["first"]  # type: ignore[assignment]
+    index = build_report(out, run_id=first)
+    assert index.parent.name == "as_of_date=2026-02-27"
+    assert first in index.read_text(encoding="utf-8")
+    with pytest.raises(ReportError, match="not 2026-03-05"):
+        build_report(out, run_id=first, as_of_date=D2)
+    with pytest.raises(ReportError, match="no completed forecast as of 2026-01-01"):
+        build_report(out, as_of_date=dt.date(2026, 1, 1))
+    with pytest.raises(ReportError, match="nope"):
+        build_report(out, run_id="nope")
+    with pytest.raises(ReportError, match="no completed forecast"):
+        build_report(tmp_path / "empty")
+
+
+def test_artifact_markdown_links_the_report(report: Path) -> None:
+    md = report_artifact_markdown(report, as_of=D2, drift_flags=3)
+    assert report.resolve().as_uri() in md and "2026-03-05" in md and "**3**" in md
+
+
+# --------------------------------------------------------------------------- inputs dataset
+
+
+def test_inputs_table_describes_every_input_and_setting() -> None:
+    scenario = load_scenario(CONFIG_DIR / "scenarios" / "hardline.yaml")
+    table = inputs_table(scenario, run_id="r1", created_at=T0)
+    assert table.schema.equals(INPUTS_SCHEMA, check_metadata=False)
+    rows = {r["input"]: r for r in table.to_pylist()}
+    assert rows["description"]["kind"] == "description"
+    assert "USD 10bn anchor" in rows["description"]["distribution"]
+    inputs = [r for r in rows.values() if r["kind"] == "input"]
+    assert [r["input"] for r in inputs] == list(scenario.inputs)
+    assert rows["us_headline_ask_usd_bn"]["distribution"] == "fixed 10"
+    assert rows["us_headline_ask_usd_bn"]["p05"] == rows["us_headline_ask_usd_bn"]["p95"] == 10
+    pert = rows["trump_demand_intensity"]
+    assert pert["distribution"] == "PERT(min=0.6, mode=0.85, max=1)"
+    assert 0.6 < pert["p05"] < pert["p50"] < pert["p95"] < 1.0
+    assert pert["unit"] == "index 0-1" and pert["description"]
+    assert rows["escalation_rule"]["p50"] is None  # categories have no quantiles
+    assert rows["model.mechanisms.troop_lever"]["distribution"] == "on"
+    assert all(r["description"] for r in rows.values()), "every row says what it means"
+    assert rows["rank_correlation"]["distribution"].startswith("trump_demand_intensity ~ ")
+    # same numbers with the plan's marginals
+    from pipeline.run import plan_run
+
+    plan = plan_run(scenario, as_of=D1, entropy=1, n_trials=10)
+    assert inputs_table(scenario, plan.marginals, run_id="r1", created_at=T0).equals(table)
+
+
+def test_inputs_table_publishes_and_reads_back(outputs: dict[str, object]) -> None:
+    out: Path = outputs["out"]  # type: ignore[assignment]
+    table = io.read_dataset(out, "inputs")
+    assert set(table.column("scenario").to_pylist()) == set(SCENARIOS)
+    sq = [
+        r
+        for r in table.to_pylist()
+        if r["scenario"] == "status_quo_holds" and r["input"] == "model.mechanisms.reopening"
+    ]
+    assert {r["distribution"] for r in sq} == {"off"}
+    for path in (out / "inputs").rglob("*.parquet"):
+        assert pq.read_schema(path).remove_metadata().equals(INPUTS_SCHEMA.remove_metadata())
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        (PertSpec(dist="pert", min=0.2, mode=0.55, max=1.0), "PERT(min=0.2, mode=0.55, max=1)"),
+        (
+            PertSpec(dist="pert", min=0, mode=1, max=2, shape=6),
+            "PERT(min=0, mode=1, max=2, shape=6)",
+        ),
+        (LogNormalSpec(dist="lognormal", p05=15.0, p95=60.0), "lognormal(p05=15, p95=60)"),
+        (
+            NormalSpec(dist="normal", mean=1.0, sd=0.5, low=0.0),
+            "normal(mean=1, sd=0.5) truncated to [0, inf]",
+        ),
+        (NormalSpec(dist="normal", p05=1330.0, p95=1560.0), "normal(p05=1,330, p95=1,560)"),
+        (BernoulliSpec(dist="bernoulli", p=0.7), "yes with probability 0.7"),
+        (FixedSpec(dist="fixed", value=10.0), "fixed 10"),
+        (
+            DiscreteSpec(dist="discrete", values=[3, 5], probs=[0.25, 0.75]),
+            "one of {3: 0.25, 5: 0.75}",
+        ),
+        (
+            CategoricalSpec(dist="categorical", categories=["a", "b"], probs=[0.5, 0.5]),
+            "one of {a: 0.5, b: 0.5}",
+        ),
+    ],
+)
+def test_describe_spec(spec: object, text: str) -> None:
+    assert describe_spec(spec) == text
