@@ -129,6 +129,11 @@ def _print_headline(result: dict[str, Any]) -> None:
         f"{result['n_trials']:,} trials per scenario in {result['seconds']:.1f} s; "
         f"outputs in {result['output_dir']}"
     )
+    if result.get("report"):
+        out.print(f"report: {result['report']}")
+    if result.get("drift_flags"):
+        out.print(f"{result['drift_flags']} value(s) moved beyond Monte Carlo noise since the "
+                  "previous run (see the report's 'What changed')")  # fmt: skip
 
 
 ScenarioOpt = Annotated[
@@ -274,6 +279,33 @@ def show(
                 f"{row.n_trials:,}", row.unit,
             )  # fmt: skip
         out.print(table)
+
+
+@app.command()
+def report(
+    as_of: Annotated[
+        str | None, typer.Option(help="As-of date YYYY-MM-DD (default: latest).")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="One run (default: all runs of the date).")
+    ] = None,
+    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+) -> None:
+    """Rebuild the HTML report from the Parquet files alone."""
+
+    def build() -> Path:
+        from pipeline.report import ReportError, build_report
+
+        when = _parse_date(as_of)
+        if not Path(output).is_dir():
+            raise UserError(f"--output: {output} has no outputs yet (run 'sma-forecast run')")
+        try:
+            return build_report(output, as_of_date=when, run_id=run_id)
+        except ReportError as exc:
+            raise UserError(str(exc)) from None
+
+    path = _guard(build)
+    out.print(f"report: {path}")
 
 
 @app.command()

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,6 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline import io
 from pipeline.config import Scenario
+from pipeline.drift import drift_artifact_rows, drift_for
 from pipeline.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.forecast import (
     GroupResult,
@@ -40,6 +42,7 @@ from pipeline.forecast import (
     scenario_tables,
     today_in_seoul,
 )
+from pipeline.report import build_report, inputs_table, report_artifact_markdown
 from pipeline.schema import RunRecord
 from pipeline.seeding import root_entropy
 
@@ -106,6 +109,12 @@ def build_tables(result: GroupResult, run_id: str, created_at: dt.datetime) -> d
 def publish_outputs(output_dir: str, record: RunRecord, tables: dict[str, Any]) -> list[str]:
     """Publish the run's Parquet files atomically (retried: IO can fail transiently)."""
     return [str(p) for p in io.publish_run(output_dir, record, tables)]
+
+
+@task(name="build-report", retries=1, cache_policy=NO_CACHE)
+def write_report(output_dir: str, as_of: date) -> Path:
+    """Rebuild the HTML report of the as-of date from the published Parquet files."""
+    return build_report(output_dir, as_of_date=as_of)
 
 
 @task(name="record-failed-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -215,6 +224,13 @@ def forecast(
             s.name: build_tables.submit(merged[s.name], run_id, created) for s in chosen
         }
         tables = {name: fut.result() for name, fut in table_futures.items()}
+        for scenario in chosen:
+            # Before publishing: a same-day re-run replaces the partition it compares against.
+            t = tables[scenario.name]
+            t["drift"] = drift_for(output_dir, scenario.name, t["summary"], run_id=run_id,
+                                   as_of=as_of, created_at=created)  # fmt: skip
+            t["inputs"] = inputs_table(scenario, plan_for(scenario, run, evidence).marginals,
+                                       run_id=run_id, created_at=created)  # fmt: skip
         heads = {name: headline(t["summary"]) for name, t in tables.items()}
         effective = sum(merged[s.name].summary.n_effective for s in chosen)
         record = dataclasses.replace(
@@ -235,6 +251,27 @@ def forecast(
     )  # fmt: skip
     if effective < run.n_trials * len(chosen):
         logger.info("evidence kept %d of %d trials", effective, run.n_trials * len(chosen))
+    try:
+        report: Path | None = write_report(output_dir, as_of)
+    except Exception as exc:  # noqa: BLE001 - the run is published; the page can be rebuilt
+        report = None
+        logger.error("run %s: the HTML report failed (%s); rebuild it with "
+                     "`sma-forecast report --as-of %s`", run_id, exc, as_of)  # fmt: skip
+    drift = {name: t["drift"] for name, t in tables.items()}
+    flags = sum(int(pc.sum(d["flagged"]).as_py() or 0) for d in drift.values())
+    if flags:
+        logger.warning("run %s: %d value(s) moved beyond Monte Carlo noise since the previous run",
+                       run_id, flags)  # fmt: skip
+    create_table_artifact(
+        key="sma-forecast-drift", table=drift_artifact_rows(drift),
+        description="Changes since the previous published run (flagged: beyond MC noise)",
+    )  # fmt: skip
+    if report is not None:
+        create_markdown_artifact(
+            key="sma-forecast-report",
+            markdown=report_artifact_markdown(report, as_of=as_of, drift_flags=flags),
+            description=f"HTML report for {as_of}",
+        )
     create_markdown_artifact(
         key="sma-forecast-summary",
         markdown=_markdown(as_of, run_id, heads),
@@ -253,6 +290,8 @@ def forecast(
         "seed_entropy": str(run.entropy),
         "seconds": round(total_seconds, 3),
         "headline": heads,
+        "report": str(report) if report is not None else None,
+        "drift_flags": flags,
     }
 
 

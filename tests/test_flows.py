@@ -130,10 +130,11 @@ def test_failure_mid_publication_leaves_earlier_outputs(  # type: ignore[no-unty
     assert after == {p: b for p, b in before.items() if "runs" not in p.parts}
     runs = io.read_dataset(out, "runs").to_pandas().sort_values("started_at")
     assert list(runs.status) == ["completed", "failed"]
-    visible = [
-        p for p in out.rglob("*") if not any(x.startswith(".") for x in p.relative_to(out).parts)
-    ]
+    datasets = [d for d in out.iterdir() if not d.name.startswith(".") and d.name != "reports"]
+    visible = [p for d in datasets for p in d.rglob("*")]
     assert all(p.is_dir() or p.suffix == ".parquet" for p in visible)
+    # The earlier run's report is still there, whole.
+    assert (out / "reports" / f"as_of_date={AS_OF}" / "index.html").exists()
 
 
 def test_transient_publication_error_is_retried(  # type: ignore[no-untyped-def]
@@ -182,3 +183,29 @@ def test_backtest_flow_publishes_scores(tmp_path: Path) -> None:
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
     assert list(runs.flow_name) == ["backtest"] and list(runs.status) == ["completed"]
     assert "CRPS ratio model / best baseline" in result["table"]
+
+
+def test_run_writes_drift_inputs_and_report(flow_run_dir) -> None:  # type: ignore[no-untyped-def]
+    out, result = flow_run_dir
+    drift = io.read_dataset(out, "drift").to_pandas()
+    assert set(drift.scenario) == {"baseline", "hardline"}
+    assert drift.previous_run_id.isna().all()  # the first run has nothing to compare with
+    inputs = io.read_dataset(out, "inputs").to_pandas()
+    assert "trump_demand_intensity" in set(inputs.input)
+    report = Path(str(result["report"]))
+    assert report.name == "index.html" and report.exists()
+    assert report.parent == out / "reports" / f"as_of_date={AS_OF}"
+
+
+def test_same_seed_rerun_has_zero_unflagged_drift(tmp_path: Path) -> None:
+    from flows.forecast import forecast
+
+    kwargs = dict(scenarios=["baseline"], n_trials=600, seed=4, as_of=AS_OF, chunk_size=300,
+                  output_dir=str(tmp_path))  # fmt: skip
+    first = forecast(**kwargs)
+    second = forecast(**kwargs)
+    drift = io.read_dataset(tmp_path, "drift").to_pandas()
+    assert set(drift.run_id) == {second["run_id"]}
+    assert set(drift.previous_run_id) == {first["run_id"]}
+    assert (drift.change.fillna(0) == 0).all() and not drift.flagged.any()
+    assert second["drift_flags"] == 0
