@@ -7,18 +7,27 @@ one line with nothing written; 1 an internal error.
 from __future__ import annotations
 
 import os
-import re
-import sys
-import traceback
-from collections.abc import Callable
-from datetime import date
-from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+# One BLAS thread per process, set before numpy loads: parallelism comes from tasks (threads or
+# dask workers, which get the same setting from dask). A multithreaded BLAS call waits for a
+# second core: under load it stalled 0.2 ms products for tens of ms, and OpenBLAS's dot
+# product rounds differently with 1 and 2 threads (last bit of a block's sum of squares).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import importlib.util  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import date  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Any, NoReturn, TypeVar  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
+from rich.table import Table  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = REPO_ROOT / "configs"
@@ -88,6 +97,22 @@ def _check_output(path: str) -> None:
         raise UserError(f"--output: {path} exists and is not a folder")
 
 
+#: Task runners of ``run`` (flows.forecast.RUNNERS; repeated so checks do not import Prefect).
+RUNNERS = ("threads", "dask")
+
+
+def _check_runner(runner: str, address: str | None) -> None:
+    if runner not in RUNNERS:
+        raise UserError(f"--runner: {runner!r} is not one of {', '.join(RUNNERS)}")
+    if address is not None:
+        if runner != "dask":
+            raise UserError("--dask-address needs --runner dask")
+        if not re.fullmatch(r"[a-z][a-z0-9+]*://\S+", address):
+            raise UserError(f"--dask-address: {address!r} is not an address like tcp://host:8786")
+    if runner == "dask" and importlib.util.find_spec("prefect_dask") is None:
+        raise UserError("--runner dask needs the dask extra: pip install -e '.[dask]'")
+
+
 def _quiet_prefect(verbose: bool) -> None:
     # The console shows warnings only (the API still receives INFO logs for the UI).
     if not verbose:
@@ -129,6 +154,11 @@ def _print_headline(result: dict[str, Any]) -> None:
         f"{result['n_trials']:,} trials per scenario in {result['seconds']:.1f} s; "
         f"outputs in {result['output_dir']}"
     )
+    if result.get("target_se") is not None:
+        out.print(
+            f"convergence gate: max s.e. of increase_pct p05/p50/p95 {result['achieved_se']:.3g} "
+            f"pp (target {result['target_se']:.3g}) at {result['n_trials']:,} trials per scenario"
+        )
     if result.get("report"):
         out.print(f"report: {result['report']}")
     if result.get("drift_flags"):
@@ -151,7 +181,34 @@ def run(
         str | None, typer.Option(help="As-of date YYYY-MM-DD (default today, Seoul).")
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Trials per block.")] = None,
-    workers: Annotated[int, typer.Option(help="Worker threads.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Parallel tasks per scenario: worker threads, or dask worker processes of a "
+            "local cluster (with --dask-address: tasks per scenario on the cluster)."
+        ),
+    ] = 2,
+    target_se: Annotated[
+        float | None,
+        typer.Option(
+            help="Convergence gate: add blocks until the largest Monte Carlo s.e. of "
+            "increase_pct p05/p50/p95 over scenarios is at most this (percentage points)."
+        ),
+    ] = None,
+    max_trials: Annotated[
+        int | None,
+        typer.Option(help="Cap on trials per scenario for --target-se (default 10,000,000)."),
+    ] = None,
+    runner: Annotated[
+        str, typer.Option(help="Task runner: threads (this process) or dask.")
+    ] = "threads",
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (--runner "
+            "dask; default: a local cluster of --workers processes)."
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="INPUT.FIELD=VALUE override (repeatable).")
     ] = None,
@@ -179,28 +236,41 @@ def run(
             raise UserError(f"--seed must be a non-negative integer (got {seed})")
         if trials_sample < 0:
             raise UserError("--trials-sample must not be negative")
+        if target_se is not None and not target_se > 0:
+            raise UserError(f"--target-se must be positive (got {target_se})")
+        if max_trials is not None and max_trials < 1:
+            raise UserError(f"--max-trials must be at least 1 (got {max_trials})")
+        _check_runner(runner, dask_address)
         when = _parse_date(as_of)
         overrides = _parse_overrides(set_ or [])
         _check_output(output)
-        resolve_scenarios(config_dir, scenario, overrides)  # validate everything up front
+        chosen = resolve_scenarios(config_dir, scenario, overrides)  # validate up front
         load_evidence(config_dir / "evidence.yaml")
+        sim = chosen[0].simulation
+        if (target_se if target_se is not None else sim.target_se) is None:
+            if max_trials is not None:
+                raise UserError("--max-trials needs --target-se (or simulation.target_se)")
+        else:
+            cap = max_trials if max_trials is not None else sim.max_trials
+            n = trials if trials is not None else sim.n_trials
+            if cap is not None and cap < n:
+                raise UserError(f"--max-trials ({cap}) must be at least the trials ({n})")
         return {
             "scenarios": scenario or None, "n_trials": trials, "seed": seed, "as_of": when,
             "chunk_size": chunk_size, "overrides": overrides, "output_dir": output,
             "trials_sample": trials_sample, "groups_per_scenario": workers,
-            "config_dir": str(config_dir),
+            "config_dir": str(config_dir), "target_se": target_se, "max_trials": max_trials,
         }  # fmt: skip
 
     params = _guard(prepare, debug=debug)
     _quiet_prefect(verbose)
 
     def execute() -> dict[str, Any]:
-        from prefect.task_runners import ThreadPoolTaskRunner
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from flows.forecast import forecast, progress_reporting
+        from flows.forecast import forecast_flow, progress_reporting
 
-        flow = forecast.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+        flow = forecast_flow(runner, workers=workers, dask_address=dask_address)
         with Progress(
             TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} task(s)"),
             TimeElapsedColumn(), console=err, transient=True,

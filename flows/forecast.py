@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
+import math
+import queue
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -15,18 +18,27 @@ from contextlib import contextmanager
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from pipeline import io
 from pipeline.config import Scenario
+from pipeline.convergence import (
+    DEFAULT_MAX_TRIALS,
+    GATE_METRIC,
+    GATE_QUANTILES,
+    GATE_UNIT,
+    achieved_se,
+    first_round,
+    next_round,
+)
 from pipeline.drift import drift_artifact_rows, drift_for
 from pipeline.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.forecast import (
@@ -49,6 +61,8 @@ from pipeline.seeding import root_entropy
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = str(REPO_ROOT / "configs")
 DEFAULT_WORKERS = 2
+Runner = Literal["threads", "dask"]
+RUNNERS: tuple[str, ...] = ("threads", "dask")
 
 ProgressCallback = Callable[[int, int], None]
 _progress: ProgressCallback | None = None
@@ -86,6 +100,63 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def task_runner(
+    runner: str = "threads", *, workers: int = DEFAULT_WORKERS, dask_address: str | None = None
+) -> TaskRunner[Any]:
+    """The task runner for ``runner``: threads in this process, or Dask.
+
+    Dask: ``dask_address`` (``tcp://host:port``) connects to an existing cluster, whose workers
+    need sma-forecast installed and ``PREFECT_API_URL`` set (docs/scaling.md); without one, a
+    local cluster of ``workers`` single-threaded worker processes is started with the flow and
+    this process's Prefect API is exported to them first (else each worker process would start
+    its own embedded server). Same seed and chunk size give the same numbers on any runner.
+    """
+    if runner == "threads":
+        if dask_address:
+            raise ValueError("--dask-address needs --runner dask")
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if runner != "dask":
+        raise ValueError(f"unknown runner {runner!r}; allowed: {', '.join(RUNNERS)}")
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise RuntimeError("--runner dask needs the dask extra: pip install -e '.[dask]'") from exc
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    from flows._env import export_api_url
+
+    export_api_url()
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
+                        "dashboard_address": ":0"},
+    )  # fmt: skip
+
+
+def forecast_flow(
+    runner: str = "threads", *, workers: int = DEFAULT_WORKERS, dask_address: str | None = None
+) -> Any:
+    """The ``forecast`` flow on the chosen task runner (call it with the flow's parameters)."""
+    return forecast.with_options(
+        task_runner=task_runner(runner, workers=workers, dask_address=dask_address)
+    )
+
+
+def _completed(futures: list[PrefectFuture[Any]]) -> Iterator[PrefectFuture[Any]]:
+    """Yield futures as they finish, holding no reference to one once it is yielded.
+
+    ``prefect.futures.as_completed`` keeps every future it was given (and so every task's
+    result) until the last one finishes. Here the caller's list is emptied, so a merged
+    result can be freed while later groups run.
+    """
+    done: queue.SimpleQueue[PrefectFuture[Any]] = queue.SimpleQueue()
+    count = len(futures)
+    for future in futures:
+        future.add_done_callback(done.put)
+    futures.clear()
+    for _ in range(count):
+        yield done.get()
 
 
 # --------------------------------------------------------------------------- tasks
@@ -165,8 +236,16 @@ def forecast(
     groups_per_scenario: int = DEFAULT_WORKERS,
     config_dir: str = DEFAULT_CONFIG_DIR,
     evidence_file: str | None = None,
+    target_se: float | None = None,
+    max_trials: int | None = None,
 ) -> dict[str, Any]:
     """Run the chosen scenarios (all when none) and publish Parquet outputs.
+
+    With ``target_se`` (or ``simulation.target_se`` in the config) the run starts with
+    ``n_trials`` (rounded up to whole blocks) and keeps adding blocks, in block order, until
+    the largest Monte Carlo s.e. over scenarios of increase_pct p05/p50/p95 is at most
+    ``target_se`` percentage points, or ``max_trials`` per scenario is reached
+    (pipeline/convergence.py). The result equals an ungated run of the final trial count.
 
     Returns a small dict: run id, output folder, as-of date and headline numbers per scenario.
     """
@@ -185,6 +264,16 @@ def forecast(
     )
     if run.n_trials < 1 or run.chunk_size < 1:
         raise ValueError("n_trials and chunk_size must be at least 1")
+    target = target_se if target_se is not None else first.target_se
+    cap: int | None = None
+    if target is not None:
+        if not target > 0:
+            raise ValueError(f"target_se must be positive (got {target})")
+        cap = max_trials if max_trials is not None else first.max_trials
+        cap = cap if cap is not None else max(DEFAULT_MAX_TRIALS, run.n_trials)
+        if cap < run.n_trials:
+            raise ValueError(f"max_trials ({cap}) must be at least n_trials ({run.n_trials})")
+        run = dataclasses.replace(run, n_trials=first_round(run.n_trials, run.chunk_size, cap))
     evidence = evidence_as_of(
         load_evidence(evidence_file or Path(config_dir) / "evidence.yaml"), as_of
     )
@@ -200,24 +289,51 @@ def forecast(
         n_trials_effective=None, seed_entropy=run.entropy, chunk_size=run.chunk_size,
         sampler=first.sampler, scenarios=tuple(s.name for s in chosen),
         config_hash=config_hash(chosen), package_version=_package_version(),
-        git_commit=_git_commit(), prefect_flow_run_id=flow_run.id,
+        git_commit=_git_commit(), prefect_flow_run_id=flow_run.id, target_se=target,
     )  # fmt: skip
     try:
-        futures = []
-        owner = {}
-        for scenario in chosen:
-            plan = plan_for(scenario, run, evidence)
-            for group in block_groups(plan.n_blocks, groups_per_scenario):
-                fut = simulate_blocks.submit(scenario, run, evidence, list(group))
-                futures.append(fut)
-                owner[fut.task_run_id] = scenario.name
         merged: dict[str, GroupResult] = {}
-        _report(0, len(futures))
-        for done, fut in enumerate(as_completed(futures), start=1):
-            name = owner[fut.task_run_id]
-            part = fut.result()
-            merged[name] = part if name not in merged else merge_groups(merged[name], part)
-            _report(done, len(futures))
+        done_blocks = submitted = finished = 0
+        se: float | None = None
+        while True:
+            # One round: the next blocks, in block order, split into groups per scenario.
+            n_blocks = math.ceil(run.n_trials / run.chunk_size)
+            futures: list[PrefectFuture[GroupResult]] = []
+            owner: dict[Any, str] = {}
+            for scenario in chosen:
+                for group in block_groups(n_blocks - done_blocks, groups_per_scenario):
+                    blocks = [done_blocks + b for b in group]
+                    fut = simulate_blocks.submit(scenario, run, evidence, blocks)
+                    futures.append(fut)
+                    owner[fut.task_run_id] = scenario.name
+            submitted += len(futures)
+            _report(finished, submitted)
+            for fut in _completed(futures):
+                name = owner[fut.task_run_id]
+                part = fut.result()
+                merged[name] = part if name not in merged else merge_groups(merged[name], part)
+                del fut, part
+                # Futures and their results sit in reference cycles inside Prefect: collect
+                # now, so memory holds the merged summaries and the groups still running,
+                # however many groups (and trials) the run has.
+                gc.collect()
+                finished += 1
+                _report(finished, submitted)
+            done_blocks = n_blocks
+            if target is None or cap is None:
+                break
+            se = achieved_se({name: result.summary for name, result in merged.items()})
+            decision = next_round(
+                run.n_trials, se, target, chunk_size=run.chunk_size, max_trials=cap
+            )
+            logger.info(
+                "run %s: %d trials per scenario, max s.e. of %s %s = %.4g %s: %s", run_id,
+                run.n_trials, GATE_METRIC, "/".join(GATE_QUANTILES), se, GATE_UNIT,
+                "stop" if decision.stop else f"continue to {decision.n_trials}",
+            )  # fmt: skip
+            if decision.stop:
+                break
+            run = dataclasses.replace(run, n_trials=decision.n_trials)
         sim_seconds = time.perf_counter() - clock
         created = dt.datetime.now(dt.UTC)
         table_futures = {
@@ -235,7 +351,7 @@ def forecast(
         effective = sum(merged[s.name].summary.n_effective for s in chosen)
         record = dataclasses.replace(
             record, status="completed", finished_at=dt.datetime.now(dt.UTC),
-            n_trials=run.n_trials * len(chosen), n_trials_effective=effective,
+            n_trials=run.n_trials * len(chosen), n_trials_effective=effective, achieved_se=se,
         )  # fmt: skip
         files = publish_outputs(output_dir, record, tables)
     except BaseException:
@@ -288,6 +404,8 @@ def forecast(
         "as_of": as_of.isoformat(),
         "n_trials": run.n_trials,
         "seed_entropy": str(run.entropy),
+        "target_se": target,
+        "achieved_se": se,
         "seconds": round(total_seconds, 3),
         "headline": heads,
         "report": str(report) if report is not None else None,

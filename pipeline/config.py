@@ -100,6 +100,21 @@ class SimulationConfig(_Frozen):
     chunk_size: int = Field(default=65_536, ge=1, le=10**8)
     sampler: Literal["mc", "lhs", "sobol"] = "mc"
     seed: int | None = Field(default=None, ge=0, lt=2**128)
+    # Convergence gate (pipeline/convergence.py). Left out of the config hash while unset, so
+    # configs without a gate keep their hashes.
+    target_se: float | None = Field(default=None, gt=0, exclude_if=lambda v: v is None)
+    """Add blocks until the gate statistic's Monte Carlo s.e. is at most this [percentage
+    points]: the largest over scenarios of the s.e. of increase_pct p05, p50 and p95."""
+    max_trials: int | None = Field(default=None, ge=1, le=10**10, exclude_if=lambda v: v is None)
+    """Cap on trials per scenario for a gated run (default: convergence.DEFAULT_MAX_TRIALS)."""
+
+    @model_validator(mode="after")
+    def _gate(self) -> SimulationConfig:
+        if self.max_trials is not None and self.max_trials < self.n_trials:
+            raise ValueError(
+                f"max_trials ({self.max_trials}) must be at least n_trials ({self.n_trials})"
+            )
+        return self
 
 
 class RankCorrelation(_Frozen):
@@ -254,9 +269,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
-        raise ScenarioError(
-            "--set", text, "expected INPUT.FIELD=VALUE, e.g. krw_per_usd.p95=1600"
-        )
+        raise ScenarioError("--set", text, "expected INPUT.FIELD=VALUE, e.g. krw_per_usd.p95=1600")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
