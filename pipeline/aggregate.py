@@ -212,15 +212,17 @@ def _events(outcomes: Outcomes) -> dict[str, tuple[BoolArray, BoolArray | None]]
 
 @dataclass(frozen=True, eq=False)
 class MetricAccumulator:
-    """Sufficient statistics of the finite values of one metric (size independent of n).
+    """Sufficient statistics of the finite values of one metric.
 
-    ``m2`` is the sum of squared deviations from ``mean``; ``counts`` is the fine histogram
-    ``[underflow, bins 1..n_bins, overflow]`` of :class:`BinSpec`.
+    ``parts`` holds ``(n, mean, m2)`` of each block (m2: sum of squared deviations from the
+    block mean); ``counts`` is the fine histogram ``[underflow, bins 1..n_bins, overflow]`` of
+    :class:`BinSpec`. Merging concatenates parts, and :attr:`mean` / :attr:`m2` combine them
+    with exactly rounded sums (``math.fsum``), so the result is bit-identical however blocks
+    were grouped or ordered (worker count, completion order). Memory grows by three floats per
+    block per metric, not with trials.
     """
 
-    n: int
-    mean: float
-    m2: float
+    parts: tuple[tuple[int, float, float], ...]
     min: float
     max: float
     counts: IntArray
@@ -233,32 +235,46 @@ class MetricAccumulator:
         counts = spec.bin_counts(x)
         counts.flags.writeable = False
         if x.size == 0:
-            return MetricAccumulator(0, 0.0, 0.0, math.inf, -math.inf, counts)
+            return MetricAccumulator((), math.inf, -math.inf, counts)
         # Corrected two-pass algorithm (Chan, Golub & LeVeque 1983): accurate m2 in a block.
         mean = float(x.mean())
         d = x - mean
         dsum = float(d.sum())
         m2 = max(float(np.dot(d, d)) - dsum * dsum / x.size, 0.0)
-        return MetricAccumulator(
-            x.size, mean + dsum / x.size, m2, float(x.min()), float(x.max()), counts
-        )
+        part = (int(x.size), mean + dsum / x.size, m2)
+        return MetricAccumulator((part,), float(x.min()), float(x.max()), counts)
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
-        """Combine two accumulators (Chan et al. parallel update for mean and m2)."""
+        """Combine two accumulators (order and grouping do not change any result)."""
         if self.counts.shape != other.counts.shape:
             raise ValueError("cannot merge accumulators with different bins")
         if other.n == 0:
             return self
         if self.n == 0:
             return other
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.n / n)
-        m2 = self.m2 + other.m2 + delta * delta * (self.n * (other.n / n))
         counts = self.counts + other.counts
         counts.flags.writeable = False
         return MetricAccumulator(
-            n, mean, m2, min(self.min, other.min), max(self.max, other.max), counts
+            self.parts + other.parts, min(self.min, other.min), max(self.max, other.max), counts
+        )
+
+    @functools.cached_property
+    def n(self) -> int:
+        return sum(n for n, _, _ in self.parts)
+
+    @functools.cached_property
+    def mean(self) -> float:
+        """Mean of all values; 0.0 when there are none."""
+        if not self.parts:
+            return 0.0
+        return math.fsum(n * m for n, m, _ in self.parts) / self.n
+
+    @functools.cached_property
+    def m2(self) -> float:
+        """Sum of squared deviations from :attr:`mean` (blocks' m2 plus between-block terms)."""
+        mean = self.mean
+        return math.fsum(
+            term for n, m, m2 in self.parts for term in (m2, n * (m - mean) * (m - mean))
         )
 
     @property
@@ -270,15 +286,15 @@ class MetricAccumulator:
         # Fine histograms are mostly zeros: compressed, a summary pickles ~100x smaller,
         # which matters when Prefect/Dask ship block summaries between processes.
         blob = zlib.compress(self.counts.astype("<i8").tobytes(), 1)
-        return (_unpickle_accumulator, (self.n, self.mean, self.m2, self.min, self.max, blob))
+        return (_unpickle_accumulator, (self.parts, self.min, self.max, blob))
 
 
 def _unpickle_accumulator(
-    n: int, mean: float, m2: float, lo: float, hi: float, blob: bytes
+    parts: tuple[tuple[int, float, float], ...], lo: float, hi: float, blob: bytes
 ) -> MetricAccumulator:
     counts = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
     counts.flags.writeable = False
-    return MetricAccumulator(n, mean, m2, lo, hi, counts)
+    return MetricAccumulator(parts, lo, hi, counts)
 
 
 class EventCount(NamedTuple):

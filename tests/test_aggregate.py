@@ -105,6 +105,14 @@ def test_one_block_equals_seven_blocks_in_any_grouping(
     )
     for merged in (left, right, tree):
         assert_summaries_equal(merged, summary)
+    # The same blocks merged in any order or grouping give bit-identical statistics, so results
+    # cannot depend on worker count or on the order in which tasks finish.
+    rows = [agg.summary_rows(m) for m in (left, right, tree)]
+    values = [
+        [(r.metric, r.statistic, repr(r.value), repr(r.mc_standard_error)) for r in rs]
+        for rs in rows
+    ]
+    assert values[0] == values[1] == values[2]
 
 
 @settings(max_examples=15, deadline=None)
