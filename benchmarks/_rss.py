@@ -1,0 +1,26 @@
+"""Run ``sma-forecast ARGS`` in this process and print its peak resident set size.
+
+``python -m benchmarks._rss run --trials ...`` prints ``PEAK_RSS_MB <value>`` on stderr at the
+end. The peak is this process's own (``getrusage(RUSAGE_SELF)``): the embedded Prefect server
+runs in a child process and is not counted.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+
+def main() -> None:
+    from flows.cli import main as cli
+
+    sys.argv = ["sma-forecast", *sys.argv[1:]]
+    try:
+        cli()
+    finally:
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"PEAK_RSS_MB {peak_kb / 1024:.1f}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
