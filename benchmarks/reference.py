@@ -87,7 +87,7 @@ def trial(
     s0, expiry, change_at, horizon = st[0], st[1], st[2], st[3]
     talks_open, cap, furlough_after, base = st[4], st[5], st[6], st[7]
     reopening, package_on, troop_on, change_on = st[8] > 0, st[9] > 0, st[10] > 0, st[11] > 0
-    deadline_on, furlough_on, block_reset = st[12] > 0, st[13] > 0, st[14] > 0
+    deadline_on, furlough_on = st[12] > 0, st[13] > 0
     n_years = len(years)
 
     intensity = x[0]
@@ -169,10 +169,8 @@ def trial(
                 step = drift * (2.0 if t > expiry else 1.0)
                 floor = floor - step
                 ceiling = ceiling + step
-            # The core re-applies the deadline to every trial at its deadline in a month where
-            # any trial of the block is stuck; that differs from the per-trial rule only in the
-            # month of the change of administration (``block_reset``: see benchmarks/README).
-            if (stuck or (block_reset and t == change_at)) and deadline_on and at_deadline:
+            # Positions follow the moved reservation points (docs/model.md section 5, step 4).
+            if stuck and deadline_on and at_deadline:
                 a_new = floor
                 k_new = ceiling
             if troop_on and at_deadline and not tried and k_new < a_new:
@@ -247,13 +245,8 @@ def trial(
     res[14] = float(rule) if settled else -1.0
 
 
-def settings_vector(s: ModelSettings, *, block_reset: bool = True) -> dict[str, FloatArray]:
-    """The settings and per-year tables :func:`trial` takes, as float arrays.
-
-    ``block_reset``: reproduce the core's block-level deadline reset in the month of the
-    change of administration (true in any block where some trial is then stalled past its
-    deadline, i.e. every realistic block).
-    """
+def settings_vector(s: ModelSettings) -> dict[str, FloatArray]:
+    """The settings and per-year tables :func:`trial` takes, as float arrays.    """
     base = s.calendar_base_year
     years = np.arange(base - 1, s.horizon_year + 2, dtype=np.float64)
     expiry_year = base + s.expiry_month // 12 - 1
@@ -273,7 +266,7 @@ def settings_vector(s: ModelSettings, *, block_reset: bool = True) -> dict[str, 
             -np.inf if s.talks_open_month is None else s.talks_open_month,
             s.escalation_cap_pct, s.furlough_after_lapse_months, base,
             s.reopening, s.package_deal, s.troop_lever, change is not None, s.deadline,
-            s.lapse_furlough, block_reset,
+            s.lapse_furlough,
         ],
         dtype=np.float64,
     )  # fmt: skip

@@ -562,13 +562,10 @@ def _bargain(
                     np.add(c, 0.0, out=c)
                 c[si] += step
                 if s.deadline:
-                    # Every trial at its deadline takes the (moved) reservation points. Only
-                    # the stuck ones moved, except in the month of the change of
-                    # administration, where this also lowers the ask of trials at their
-                    # deadline to the new floor.
-                    reset = on_deadline if (t == change or signed_zero) else si
-                    a_new[reset] = f[reset]
-                    k_new[reset] = c[reset]
+                    # Positions follow the moved reservation points of the stuck trials only
+                    # (docs/model.md section 5, step 4): no trial depends on others in its block.
+                    a_new[si] = f[si]
+                    k_new[si] = c[si]
             if s.troop_lever and on_deadline.size:
                 cand = on_deadline[~tried[w][on_deadline]]
                 stalled = cand[k_new[cand] < a_new[cand]]

@@ -286,3 +286,37 @@ def test_golden_run(tmp_path: Path) -> None:
     r = run_forecast(load_scenario(path), as_of=AS_OF, seed=SEED, n_trials=8, chunk_size=4)
     assert [float.hex(v) for v in r.inputs["krw_per_usd"][:3]] == GOLDEN_KRW
     assert [float.hex(v) for v in r.outcomes.increase_pct[:3]] == GOLDEN_INCREASE
+
+
+@pytest.mark.parametrize("scenario", ["baseline", "hardline", "drawn_out"])
+def test_a_trial_does_not_depend_on_the_other_trials_of_its_block(scenario: str) -> None:
+    """Simulating any subset of a block's trials alone gives those trials' outcomes exactly
+    (found: in the month of the change of administration the core once reset every trial at
+    its deadline when any trial of the block was stalled)."""
+    from pipeline.config import load_scenario
+    from pipeline.run import plan_run, sample_block
+    from pipeline.seeding import EVENT_STREAM, block_rng
+    from pipeline.simulate import EVENT_COLUMNS, simulate
+
+    repo = Path(__file__).resolve().parent.parent
+    plan = plan_run(load_scenario(repo / "configs" / "scenarios" / f"{scenario}.yaml"),
+                    as_of=date(2026, 11, 29), entropy=99, n_trials=4000, chunk_size=4000)  # fmt: skip
+    draws = sample_block(plan, 0)
+    events = block_rng(99, 0, EVENT_STREAM).random((4000, len(EVENT_COLUMNS)))
+    whole = simulate(draws, plan.settings, event_uniforms=events)
+    rng = np.random.default_rng(5)
+    change = plan.settings.administration_change_month
+    # Trials still talking when the administration changes, each simulated entirely alone.
+    open_at_change = np.flatnonzero(
+        (whole.talks_start_month < change)
+        & ~(whole.settlement_month < change - 1)  # NaN (unsettled) counts as open
+    )
+    alone = rng.choice(open_at_change, size=min(60, open_at_change.size), replace=False)
+    subsets = [np.sort(rng.choice(4000, size=500, replace=False)), *([i] for i in alone)]
+    assert len(subsets) > 20
+    for idx in subsets:
+        idx = np.asarray(idx)
+        part = simulate({k: v[idx] for k, v in draws.items()}, plan.settings,
+                        event_uniforms=events[idx])  # fmt: skip
+        for name, arr in part.arrays().items():
+            np.testing.assert_array_equal(arr, whole.arrays()[name][idx], err_msg=name)
