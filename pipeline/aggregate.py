@@ -240,7 +240,8 @@ class MetricAccumulator:
         mean = float(x.mean())
         d = x - mean
         dsum = float(d.sum())
-        m2 = max(float(np.dot(d, d)) - dsum * dsum / x.size, 0.0)
+        # np.sum (pairwise, no BLAS): the same bits whatever the BLAS thread count.
+        m2 = max(float(np.sum(d * d)) - dsum * dsum / x.size, 0.0)
         part = (int(x.size), mean + dsum / x.size, m2)
         return MetricAccumulator((part,), float(x.min()), float(x.max()), counts)
 
