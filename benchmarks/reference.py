@@ -246,7 +246,7 @@ def trial(
 
 
 def settings_vector(s: ModelSettings) -> dict[str, FloatArray]:
-    """The settings and per-year tables :func:`trial` takes, as float arrays.    """
+    """The settings and per-year tables :func:`trial` takes, as float arrays."""
     base = s.calendar_base_year
     years = np.arange(base - 1, s.horizon_year + 2, dtype=np.float64)
     expiry_year = base + s.expiry_month // 12 - 1

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.distributions import (
-    QUANTILE_LEVELS,
     BernoulliSpec,
     CategoricalSpec,
     DiscreteSpec,
@@ -30,6 +29,7 @@ from pipeline.distributions import (
     InputSpec,
     marginal,
 )
+from pipeline.schema import QUANTILE_LEVELS
 
 SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
 DEFAULT_BASE = Path("..") / "base.yaml"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special, stats
 
 # The quantile fields a spec may give are the contract's quantile statistics (p01 ... p99).
-from pipeline.schema import QUANTILE_LEVELS as QUANTILE_LEVELS  # re-exported (config.py)
+from pipeline.schema import QUANTILE_LEVELS
 
 FloatArray = npt.NDArray[np.float64]
 
