@@ -423,6 +423,16 @@ def _bargain(
             np.take(arr, ci, out=row[n_rec:end])
         n_rec = end
 
+    def threats_made(
+        t: int, stalled: npt.NDArray[np.intp], gids: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Of stalled trials (window index, trial id), those the US threatens in month t
+        (probability troop_threat_prob x current intensity); marks their threat."""
+        now = intensity[gids] if t <= change_at else post_intensity[gids]
+        made = u_troop[gids] < troop_p[gids] * now
+        threat[gids[made]] = True
+        return stalled[made], gids[made]
+
     def stalemate_factor(t: int) -> npt.NDArray[np.float64]:
         return np.where(t > expiry, 2.0, 1.0)
 
@@ -498,14 +508,8 @@ def _bargain(
                 if s.troop_lever:
                     stalled = np.flatnonzero(c_m < f_m)
                     if stalled.size:
-                        gs = g.take(stalled)
-                        now = intensity[gs] if t <= change_at else post_intensity[gs]
-                        made = u_troop[gs] < troop_p[gs] * now
-                        if made.any():
-                            mi = stalled[made]
-                            gm = gs[made]
-                            threat[gm] = True
-                            c_m[mi] = c_m[mi] + troop_uplift[gm]
+                        mi, gm = threats_made(t, stalled, g.take(stalled))
+                        c_m[mi] = c_m[mi] + troop_uplift[gm]
                 crossed_m = c_m >= f_m
                 if crossed_m.any():
                     ci = np.flatnonzero(crossed_m)
@@ -571,15 +575,9 @@ def _bargain(
                 stalled = cand[k_new[cand] < a_new[cand]]
                 if stalled.size:
                     tried[lo + stalled] = True
-                    g = ids[lo + stalled]
-                    now = intensity[g] if t <= change_at else post_intensity[g]
-                    made = u_troop[g] < troop_p[g] * now
-                    if made.any():
-                        mi = stalled[made]
-                        gm = g[made]
-                        threat[gm] = True
-                        c[mi] = c[mi] + troop_uplift[gm]
-                        k_new[mi] = c[mi]
+                    mi, gm = threats_made(t, stalled, ids[lo + stalled])
+                    c[mi] = c[mi] + troop_uplift[gm]
+                    k_new[mi] = c[mi]
         # Settlement where the paths cross.
         crossed = np.greater_equal(k_new, a_new, out=b_apart[:m])
         if crossed.any():
