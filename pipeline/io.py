@@ -100,7 +100,7 @@ def _remove_empty_dirs(path: Path, stop: Path) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(out: Path) -> Iterator[None]:
+def exclusive_lock(out: Path) -> Iterator[None]:
     """Hold ``flock(LOCK_EX)`` on ``<out>/.lock`` (released by the OS if the process dies)."""
     fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -290,7 +290,7 @@ def recover(output_dir: PathLike, *, stale_after: dt.timedelta = STALE_AFTER) ->
     if not out.exists():
         return
     _remove_stale_staging(out, stale_after)
-    with _exclusive_lock(out):
+    with exclusive_lock(out):
         _recover(out)
 
 
@@ -348,7 +348,7 @@ def publish_run(
         runs_table = _conform("runs", run.to_table(), run)
         _write_parquet(runs_table, stage / "runs" / _runs_file(out, run).name)
         _fsync_tree(stage)
-        with _exclusive_lock(out):
+        with exclusive_lock(out):
             _recover(out)
             if _runs_file(out, run).exists():
                 raise FileExistsError(f"run {run.run_id!r} was already recorded")
@@ -382,7 +382,7 @@ def record_failed_run(output_dir: PathLike, run: RunRecord) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = _runs_file(out, run)
     stage = out / STAGING / f"{run.run_id}.failed"
-    with _exclusive_lock(out):
+    with exclusive_lock(out):
         _recover(out)
         if target.exists():
             raise FileExistsError(f"run {run.run_id!r} already has a runs row")
@@ -414,7 +414,7 @@ def publish_backtest(output_dir: PathLike, run: RunRecord, table: pa.Table) -> l
     try:
         _write_parquet(_conform("backtest", table, run), stage / rel)
         _write_parquet(_conform("runs", run.to_table(), run), stage / "runs" / target_runs.name)
-        with _exclusive_lock(out):
+        with exclusive_lock(out):
             _recover(out)
             if target_runs.exists() or (out / rel).exists():
                 raise FileExistsError(f"run {run.run_id!r} was already recorded")

@@ -18,15 +18,13 @@ files, is made by :func:`inputs_table` when a run is published.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import html
 import math
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -1147,22 +1145,11 @@ def render_html(
 # --------------------------------------------------------------------------- publication
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def _swap_in(stage: Path, final: Path) -> None:
     """Replace ``final`` by ``stage`` with renames (the old folder is deleted afterwards)."""
     root = final.parent
     trash = root / ".trash" / f"{final.name}-{secrets.token_hex(4)}"
-    with _lock(root / ".lock"):
+    with io.exclusive_lock(root):  # the same lock file the Parquet publication uses
         moved = False
         if final.exists():
             trash.parent.mkdir(parents=True, exist_ok=True)

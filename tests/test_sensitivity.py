@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from test_model_hand import fixed_inputs
 
 from pipeline import sensitivity as sens
 from pipeline.catalog import INPUT_NAMES
@@ -129,33 +130,8 @@ def test_output_of_one_input_only() -> None:
         assert abs(first[k].value) < 0.02 and total[k].value == pytest.approx(0.0, abs=1e-12)
 
 
-FIXED = {
-    "trump_demand_intensity": 0.6,
-    "post_2029_demand_intensity": 0.2,
-    "us_headline_ask_usd_bn": 10.0,
-    "headline_anchor_pull": 0.05,
-    "us_working_ask_increase_pct": 30.0,
-    "us_reservation_share_of_ask": 0.5,
-    "korea_opening_offer_increase_pct": 4.0,
-    "korea_reservation_increase_pct": 25.0,
-    "us_concession_rate_per_month": 0.1,
-    "korea_concession_rate_per_month": 0.2,
-    "negotiation_length_months": 6.0,
-    "stalemate_concession_pp_per_month": 0.0,
-    "reopen_hazard_per_month": 0.0,
-    "successor_talks_lead_months": 10.0,
-    "package_deal": 0.0,
-    "package_offset_share": 0.3,
-    "troop_threat_prob": 0.0,
-    "troop_threat_korea_uplift_pct": 0.0,
-    "furlough_prob_given_lapse": 1.0,
-    "krw_per_usd": 1400.0,
-    "korea_cpi_pct": 2.0,
-    "korea_defense_budget_growth_pct": 6.0,
-    "term_years_under_pressure": 1.0,
-    "term_years_normal": 5.0,
-    "fixed_escalation_pct": 3.0,
-}
+# Every input fixed at the values of the hand-computed cases (tests/test_model_hand.py).
+FIXED = fixed_inputs()
 
 
 def write_toy_scenario(tmp_path: Path, varying: dict[str, str]) -> Path:
