@@ -9,10 +9,10 @@ Needs the ``bench`` extra (numba, squigglepy): ``pip install -e '.[dev,dask,benc
 Every ratio compares two things timed in this process, alternating, best of N (other jobs on
 the machine make single timings noisy). Rows:
 
-- sampling: the sampling stage (``pipeline.run.sample_block``: uniforms, Gaussian copula,
+- sampling: the sampling stage (``pipeline.model.plan.sample_block``: uniforms, Gaussian copula,
   inverse CDFs, range clipping) against the RNG limit, the same number of direct numpy draws of
   the same families (``Generator.beta`` for PERT, ``.lognormal``, ``.normal``, ...).
-- core: ``pipeline.simulate.simulate`` on the baseline scenario against a compiled per-trial
+- core: ``pipeline.model.simulate.simulate`` on the baseline scenario against a compiled per-trial
   reference of the same model (benchmarks/reference.py under numba), 1 thread; the reference's
   outputs are checked against the core's first.
 - threads: the core on 2 worker threads against 1 (throughput).
@@ -55,11 +55,11 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import reference  # noqa: E402
-from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES  # noqa: E402
-from pipeline.forecast import resolve_scenarios  # noqa: E402
-from pipeline.run import Plan, plan_run, sample_block  # noqa: E402
-from pipeline.seeding import EVENT_STREAM, block_rng  # noqa: E402
-from pipeline.simulate import EVENT_COLUMNS, simulate  # noqa: E402
+from pipeline.compose import resolve_scenarios  # noqa: E402
+from pipeline.model.plan import Plan, plan_run, sample_block  # noqa: E402
+from pipeline.model.seeding import EVENT_STREAM, block_rng  # noqa: E402
+from pipeline.model.simulate import EVENT_COLUMNS, simulate  # noqa: E402
+from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 29)

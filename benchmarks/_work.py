@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 
-from pipeline.run import Plan
+from pipeline.model.plan import Plan
 
 
 @functools.cache
@@ -18,8 +18,8 @@ def _plan() -> Plan:
 def monte_carlo_blocks(blocks: list[int]) -> float:
     """Sample and simulate baseline blocks in this process; returns the seconds it took."""
     from benchmarks.__main__ import events_for
-    from pipeline.run import sample_block
-    from pipeline.simulate import simulate
+    from pipeline.model.plan import sample_block
+    from pipeline.model.simulate import simulate
 
     plan = _plan()
     start = time.perf_counter()

@@ -1,13 +1,13 @@
 """Per-trial reference implementations of the negotiation model (benchmark-only).
 
 One scalar function, :func:`trial`, states the model of docs/model.md for one trial, following
-``pipeline/simulate.py`` operation by operation. The same source runs
+``pipeline/model/simulate.py`` operation by operation. The same source runs
 
 - compiled, through numba (:func:`numba_runner`): the "compiled per-trial reference";
 - interpreted, on Python floats and lists (:func:`python_runner`): the "pure-Python loop";
 - inside a squigglepy per-sample model function (benchmarks/__main__.py).
 
-:func:`check_against_core` compares its outputs with ``pipeline.simulate.simulate`` on the same
+:func:`check_against_core` compares its outputs with ``pipeline.model.simulate.simulate`` on the same
 inputs, so the benchmark measures the same model, not a simplified one.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.catalog import INPUT_NAMES
-from pipeline.results import Outcomes
-from pipeline.simulate import ModelSettings
+from pipeline.model.outcomes import Outcomes
+from pipeline.model.simulate import ModelSettings
+from pipeline.spec.catalog import INPUT_NAMES
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -13,10 +13,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.forecast import DEFAULT_CONFIG_DIR, _git_commit, _package_version
-from pipeline import io
-from pipeline.backtest import backtest_forecasts, backtest_table, crps_ratios, score_forecasts
-from pipeline.forecast import today_in_seoul
-from pipeline.schema import RunRecord
+from pipeline.backtest.backtest import (
+    backtest_forecasts,
+    backtest_table,
+    crps_ratios,
+    score_forecasts,
+)
+from pipeline.compose import today_in_seoul
+from pipeline.outputs import io
+from pipeline.outputs.schema import RunRecord
 
 
 @task(name="forecast-cases", cache_policy=NO_CACHE)

@@ -56,7 +56,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def _guard(action: Callable[[], T], *, debug: bool = False) -> T:
     """Run ``action``; user errors exit 2 with one line, anything else exits 1."""
-    from pipeline.config import ScenarioError
+    from pipeline.spec.scenario import ScenarioError
 
     try:
         return action()
@@ -82,7 +82,7 @@ def _parse_date(text: str | None) -> date | None:
 
 
 def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    from pipeline.config import parse_override
+    from pipeline.spec.scenario import parse_override
 
     overrides: dict[str, Any] = {}
     for item in items:
@@ -223,8 +223,8 @@ def run(
     """Run the forecast once (by default the nightly job: all scenarios as of today)."""
 
     def prepare() -> dict[str, Any]:
-        from pipeline.evidence import load_evidence
-        from pipeline.forecast import resolve_scenarios
+        from pipeline.compose import resolve_scenarios
+        from pipeline.spec.evidence import load_evidence
 
         if trials is not None and trials < 1:
             raise UserError(f"--trials must be at least 1 (got {trials})")
@@ -292,8 +292,8 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(help="Scenario or evidence YAML files.")],
 ) -> None:
     """Check scenario files (and evidence.yaml) without running anything."""
-    from pipeline.config import ScenarioError, load_scenario
-    from pipeline.evidence import load_evidence
+    from pipeline.spec.evidence import load_evidence
+    from pipeline.spec.scenario import ScenarioError, load_scenario
 
     bad = 0
     for path in paths:
@@ -320,7 +320,7 @@ def show(
     """Print the latest published summary (from the Parquet files alone)."""
 
     def load() -> Any:
-        from pipeline import io
+        from pipeline.outputs import io
 
         if scenario is not None and not re.fullmatch(r"[a-z0-9_-]{1,64}", scenario):
             raise UserError(f"--scenario: {scenario!r} is not a scenario name ([a-z0-9_-]+)")
@@ -364,7 +364,7 @@ def report(
     """Rebuild the HTML report from the Parquet files alone."""
 
     def build() -> Path:
-        from pipeline.report import ReportError, build_report
+        from pipeline.report.build import ReportError, build_report
 
         when = _parse_date(as_of)
         if not Path(output).is_dir():
@@ -392,7 +392,7 @@ def backtest(
     """Forecast every past SMA negotiation as of its start, score it against the baselines."""
 
     def check() -> None:
-        from pipeline.backtest import load_cases
+        from pipeline.backtest.backtest import load_cases
 
         if trials < 100:
             raise UserError(f"--trials must be at least 100 (got {trials})")

@@ -1,7 +1,7 @@
 """Prefect flows: the ad hoc ``forecast`` flow and the scheduled ``nightly-forecast`` flow.
 
 Orchestration only: which scenarios, how blocks fan out into tasks, retries, artifacts, logs and
-where files go. Every number comes from pipeline/ (see pipeline/forecast.py).
+where files go. Every number comes from pipeline/ (see pipeline/compose.py).
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from pipeline import io
-from pipeline.config import Scenario
-from pipeline.convergence import (
+from pipeline.analysis.convergence import (
     DEFAULT_MAX_TRIALS,
     GATE_METRIC,
     GATE_QUANTILES,
@@ -39,9 +37,7 @@ from pipeline.convergence import (
     first_round,
     next_round,
 )
-from pipeline.drift import drift_artifact_rows, drift_for
-from pipeline.evidence import EvidenceState, evidence_as_of, load_evidence
-from pipeline.forecast import (
+from pipeline.compose import (
     GroupResult,
     RunSettings,
     block_groups,
@@ -54,9 +50,13 @@ from pipeline.forecast import (
     scenario_tables,
     today_in_seoul,
 )
-from pipeline.report import build_report, inputs_table, report_artifact_markdown
-from pipeline.schema import RunRecord
-from pipeline.seeding import root_entropy
+from pipeline.model.seeding import root_entropy
+from pipeline.outputs import io
+from pipeline.outputs.drift import drift_artifact_rows, drift_for
+from pipeline.outputs.schema import RunRecord
+from pipeline.report.build import build_report, inputs_table, report_artifact_markdown
+from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
+from pipeline.spec.scenario import Scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = str(REPO_ROOT / "configs")
@@ -247,7 +247,7 @@ def forecast(
     ``n_trials`` (rounded up to whole blocks) and keeps adding blocks, in block order, until
     the largest Monte Carlo s.e. over scenarios of increase_pct p05/p50/p95 is at most
     ``target_se`` percentage points, or ``max_trials`` per scenario is reached
-    (pipeline/convergence.py). The result equals an ungated run of the final trial count.
+    (pipeline/analysis/convergence.py). The result equals an ungated run of the final trial count.
 
     Returns a small dict: run id, output folder, as-of date and headline numbers per scenario.
     """

@@ -86,16 +86,16 @@ def table_digest(table: pa.Table) -> str:
 
 def case_tables(case: Case) -> dict[str, pa.Table]:
     """The tables one golden case publishes (plain path; no Prefect)."""
-    from pipeline.evidence import evidence_as_of, load_evidence
-    from pipeline.forecast import (
+    from pipeline.compose import (
         RunSettings,
         plan_for,
         resolve_scenarios,
         run_scenario,
         scenario_tables,
     )
-    from pipeline.report import inputs_table
-    from pipeline.seeding import root_entropy
+    from pipeline.model.seeding import root_entropy
+    from pipeline.report.build import inputs_table
+    from pipeline.spec.evidence import evidence_as_of, load_evidence
 
     (scenario,) = resolve_scenarios(CONFIG_DIR, [case.scenario], dict(case.overrides))
     evidence = evidence_as_of(load_evidence(CONFIG_DIR / "evidence.yaml"), case.as_of)

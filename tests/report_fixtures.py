@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline import io
-from pipeline.drift import drift_for
-from pipeline.evidence import evidence_as_of, load_evidence
-from pipeline.forecast import (
+from pipeline.compose import (
     RunSettings,
     config_hash,
     plan_for,
@@ -25,8 +22,11 @@ from pipeline.forecast import (
     run_scenario,
     scenario_tables,
 )
-from pipeline.report import inputs_table
-from pipeline.schema import RunRecord
+from pipeline.outputs import io
+from pipeline.outputs.drift import drift_for
+from pipeline.outputs.schema import RunRecord
+from pipeline.report.build import inputs_table
+from pipeline.spec.evidence import evidence_as_of, load_evidence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"

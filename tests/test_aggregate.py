@@ -1,4 +1,4 @@
-"""Tests of pipeline.aggregate: mergeability, quantile error bounds, standard errors, frames."""
+"""Tests of pipeline.analysis.aggregate: mergeability, quantile error bounds, standard errors, frames."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import aggregate as agg
-from pipeline import schema
-from pipeline.results import BOOLEAN_OUTCOMES, ESCALATION_RULES, NUMERIC_OUTCOMES, Outcomes
+from pipeline.analysis import aggregate as agg
+from pipeline.model.outcomes import BOOLEAN_OUTCOMES, ESCALATION_RULES, NUMERIC_OUTCOMES, Outcomes
+from pipeline.outputs import schema
 
 BASE_YEAR = 2025
 PATH_YEARS = (2026, 2027, 2028, 2029, 2030, 2031)

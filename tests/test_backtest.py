@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline import backtest as bt
-from pipeline.config import ScenarioError
-from pipeline.data import DATA_DIR, load_history
-from pipeline.run import month_index
+from pipeline.backtest import backtest as bt
+from pipeline.model.plan import month_index
+from pipeline.spec.history import DATA_DIR, load_history
+from pipeline.spec.scenario import ScenarioError
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -343,7 +343,7 @@ def test_same_seed_same_scores(scores: pa.Table, tmp_path: Path) -> None:
 def test_base_yaml_holds_the_priors_tuned_on_every_case() -> None:
     """configs/base.yaml's tuned inputs are the grid candidates calibrate_defaults chose
     (docs/calibration.md); re-running the calibration itself is slow, so this checks the record."""
-    from pipeline.config import load_scenario
+    from pipeline.spec.scenario import load_scenario
 
     base = load_scenario(CONFIGS / "base.yaml")
     _, grid = bt.load_cases(CONFIGS)

@@ -15,8 +15,8 @@ import yaml
 from pydantic import ValidationError
 from strategies import CONFIG_DIR, SCENARIO_PATHS
 
-from pipeline.catalog import INPUT_NAMES
-from pipeline.config import Scenario, ScenarioError, load_scenario, parse_override
+from pipeline.spec.catalog import INPUT_NAMES
+from pipeline.spec.scenario import Scenario, ScenarioError, load_scenario, parse_override
 
 HARDLINE = CONFIG_DIR / "scenarios" / "hardline.yaml"
 BASELINE = CONFIG_DIR / "scenarios" / "baseline.yaml"

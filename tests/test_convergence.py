@@ -1,4 +1,4 @@
-"""Convergence gate (pipeline/convergence.py): the monitored statistic, the round rule, the
+"""Convergence gate (pipeline/analysis/convergence.py): the monitored statistic, the round rule, the
 config fields, and that a gated run equals an ungated run of its final trial count."""
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pipeline import convergence as conv
-from pipeline.aggregate import BlockSummary, MetricAccumulator, metric_spec, summary_rows
-from pipeline.config import SimulationConfig, load_scenario
-from pipeline.evidence import evidence_as_of, load_evidence
-from pipeline.forecast import (
+from pipeline.analysis import convergence as conv
+from pipeline.analysis.aggregate import BlockSummary, MetricAccumulator, metric_spec, summary_rows
+from pipeline.compose import (
     GroupResult,
     RunSettings,
     block_groups,
@@ -27,6 +25,8 @@ from pipeline.forecast import (
     run_scenario,
     scenario_tables,
 )
+from pipeline.spec.evidence import evidence_as_of, load_evidence
+from pipeline.spec.scenario import SimulationConfig, load_scenario
 
 AS_OF = dt.date(2026, 11, 29)
 CHUNK = 1024
@@ -200,7 +200,7 @@ def test_cap_ends_the_run_even_on_a_partial_block() -> None:
 @pytest.mark.slow
 def test_flow_gate_records_target_and_achieved_se(prefect_harness: str, tmp_path: Path) -> None:
     from flows.forecast import forecast
-    from pipeline import io
+    from pipeline.outputs import io
 
     result = forecast(
         scenarios=["baseline", "drawn_out"], n_trials=1500, seed=SEED, as_of=AS_OF,

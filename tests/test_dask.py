@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("prefect_dask")
 distributed = pytest.importorskip("distributed")
 
-from pipeline import io  # noqa: E402
+from pipeline.outputs import io  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -29,7 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from scipy import special, stats
 from strategies import beta_shapes, pert_specs
 
-from pipeline.distributions import _TABLE_NODES, _TAIL_U, InputSpec, marginal
+from pipeline.spec.distributions import _TABLE_NODES, _TAIL_U, InputSpec, marginal
 
 N = 10**6
 UNIFORM_SEED = 20_240_601

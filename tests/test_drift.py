@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from report_fixtures import publish_forecast
 
-from pipeline import io
-from pipeline.drift import (
+from pipeline.outputs import io
+from pipeline.outputs.drift import (
     KEY_METRICS,
     KEY_STATISTICS,
     Z_THRESHOLD,
@@ -20,7 +20,7 @@ from pipeline.drift import (
     drift_artifact_rows,
     previous_summary,
 )
-from pipeline.schema import DRIFT_SCHEMA, SCHEMA_VERSION, SUMMARY_SCHEMA
+from pipeline.outputs.schema import DRIFT_SCHEMA, SCHEMA_VERSION, SUMMARY_SCHEMA
 
 D1, D2, D3 = dt.date(2026, 2, 20), dt.date(2026, 2, 27), dt.date(2026, 3, 5)
 T0 = dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)

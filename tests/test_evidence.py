@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.aggregate import summary_rows
-from pipeline.config import ScenarioError
-from pipeline.evidence import Evidence, Fact, condition_mask, evidence_as_of, load_evidence
-from pipeline.forecast import RunSettings, resolve_scenarios, run_scenario
+from pipeline.analysis.aggregate import summary_rows
+from pipeline.compose import RunSettings, resolve_scenarios, run_scenario
+from pipeline.model.conditioning import condition_mask
+from pipeline.spec.evidence import Evidence, Fact, evidence_as_of, load_evidence
+from pipeline.spec.scenario import ScenarioError
 
 AS_OF = dt.date(2027, 6, 1)
 RUN = RunSettings(as_of=AS_OF, entropy=11, n_trials=20_000, chunk_size=4096,

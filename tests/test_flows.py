@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import io
-from pipeline.evidence import evidence_as_of, load_evidence
-from pipeline.forecast import RunSettings, resolve_scenarios, run_scenario, scenario_tables
-from pipeline.schema import HISTOGRAMS_SCHEMA, RUNS_SCHEMA, SUMMARY_SCHEMA
+from pipeline.compose import RunSettings, resolve_scenarios, run_scenario, scenario_tables
+from pipeline.outputs import io
+from pipeline.outputs.schema import HISTOGRAMS_SCHEMA, RUNS_SCHEMA, SUMMARY_SCHEMA
+from pipeline.spec.evidence import evidence_as_of, load_evidence
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

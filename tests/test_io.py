@@ -1,4 +1,4 @@
-"""Tests of pipeline.io: the Parquet contract on disk, readers, atomic and exclusive publication."""
+"""Tests of pipeline.outputs.io: the Parquet contract on disk, readers, atomic and exclusive publication."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import aggregate as agg
-from pipeline import io, schema
-from pipeline.results import Outcomes
+from pipeline.analysis import aggregate as agg
+from pipeline.model.outcomes import Outcomes
+from pipeline.outputs import io, schema
 
 DAY = dt.date(2026, 3, 1)
 T0 = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
@@ -225,8 +225,8 @@ def test_every_reader_sees_the_hive_datasets(out: Path) -> None:
 
 
 def test_sensitivity_rows_publish_with_the_run(out: Path) -> None:
-    # pipeline/sensitivity.py builds the rows; schema.py holds the contract io checks against.
-    sensitivity = pytest.importorskip("pipeline.sensitivity")
+    # pipeline/analysis/sensitivity.py builds the rows; schema.py holds the contract io checks against.
+    sensitivity = pytest.importorskip("pipeline.analysis.sensitivity")
     assert sensitivity.SENSITIVITY_SCHEMA.equals(schema.SENSITIVITY_SCHEMA, check_metadata=False)
     row = dict.fromkeys(schema.SENSITIVITY_SCHEMA.names)
     row.update(run_id="run-a", metric="increase_pct", input="trump_demand_intensity")
@@ -401,7 +401,7 @@ import sys, os
 sys.path[:0] = [{root!r}, {tests!r}]
 from pathlib import Path
 import test_io
-from pipeline import io
+from pipeline.outputs import io
 kill_at, calls, original = {kill_at}, 0, io._rename
 def dying(src, dst):
     global calls

@@ -1,7 +1,7 @@
 """Scenarios with every input fixed, checked against a scalar re-implementation of docs/model.md.
 
 The reference below is written from the equations in docs/model.md with plain Python floats (no
-numpy, no code shared with pipeline/simulate.py), one trial at a time, so a disagreement means the
+numpy, no code shared with pipeline/model/simulate.py), one trial at a time, so a disagreement means the
 core and its documentation differ.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import load_scenario
-from pipeline.data import load_history
-from pipeline.run import run_forecast
+from pipeline.model.plan import run_forecast
+from pipeline.spec.history import load_history
+from pipeline.spec.scenario import load_scenario
 
 AS_OF = date(2026, 11, 29)
 REPO = Path(__file__).resolve().parent.parent

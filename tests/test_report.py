@@ -14,12 +14,20 @@ import pytest
 from PIL import Image
 from report_fixtures import CONFIG_DIR, publish_forecast
 
-import pipeline.config
-import pipeline.data
-import pipeline.evidence
-from pipeline import io
-from pipeline.config import load_scenario
-from pipeline.distributions import (
+import pipeline.spec.evidence
+import pipeline.spec.history
+import pipeline.spec.scenario
+from pipeline.outputs import io
+from pipeline.outputs.schema import INPUTS_SCHEMA
+from pipeline.report.build import (
+    ReportError,
+    build_report,
+    describe_spec,
+    inputs_table,
+    report_artifact_markdown,
+    report_dir,
+)
+from pipeline.spec.distributions import (
     BernoulliSpec,
     CategoricalSpec,
     DiscreteSpec,
@@ -28,15 +36,7 @@ from pipeline.distributions import (
     NormalSpec,
     PertSpec,
 )
-from pipeline.report import (
-    ReportError,
-    build_report,
-    describe_spec,
-    inputs_table,
-    report_artifact_markdown,
-    report_dir,
-)
-from pipeline.schema import INPUTS_SCHEMA
+from pipeline.spec.scenario import load_scenario
 
 D1, D2 = dt.date(2026, 2, 27), dt.date(2026, 3, 5)
 T0 = dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
@@ -104,10 +104,10 @@ def report(parquet_only: Path) -> Path:
         raise AssertionError("the report must be built from the Parquet outputs alone")
 
     for module, name in (
-        (pipeline.config, "load_scenario"),
-        (pipeline.config, "read_yaml"),
-        (pipeline.data, "load_history"),
-        (pipeline.evidence, "load_evidence"),
+        (pipeline.spec.scenario, "load_scenario"),
+        (pipeline.spec.scenario, "read_yaml"),
+        (pipeline.spec.history, "load_history"),
+        (pipeline.spec.evidence, "load_evidence"),
     ):
         mp.setattr(module, name, forbidden)
     try:
@@ -185,7 +185,7 @@ def test_failed_build_leaves_the_previous_report(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("pipeline.charts.history_chart", boom)
+    monkeypatch.setattr("pipeline.report.figures.history_chart", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         build_report(out, as_of_date=D1)
     assert index.read_bytes() == before
@@ -291,7 +291,7 @@ def test_inputs_table_describes_every_input_and_setting() -> None:
     assert all(r["description"] for r in rows.values()), "every row says what it means"
     assert rows["rank_correlation"]["distribution"].startswith("trump_demand_intensity ~ ")
     # same numbers with the plan's marginals
-    from pipeline.run import plan_run
+    from pipeline.model.plan import plan_run
 
     plan = plan_run(scenario, as_of=D1, entropy=1, n_trials=10)
     assert inputs_table(scenario, plan.marginals, run_id="r1", created_at=T0).equals(table)

@@ -23,9 +23,9 @@ from scipy import stats
 from strategies import BASELINE
 
 from pipeline import Outcomes, load_scenario, plan_run, run_block, run_forecast
-from pipeline.catalog import INPUT_NAMES
-from pipeline.config import Scenario
-from pipeline.seeding import EVENT_STREAM, INPUT_STREAM, block_rng, root_entropy
+from pipeline.model.seeding import EVENT_STREAM, INPUT_STREAM, block_rng, root_entropy
+from pipeline.spec.catalog import INPUT_NAMES
+from pipeline.spec.scenario import Scenario
 
 AS_OF = date(2026, 11, 29)
 SEED = 20_261_129
@@ -293,10 +293,10 @@ def test_a_trial_does_not_depend_on_the_other_trials_of_its_block(scenario: str)
     """Simulating any subset of a block's trials alone gives those trials' outcomes exactly
     (found: in the month of the change of administration the core once reset every trial at
     its deadline when any trial of the block was stalled)."""
-    from pipeline.config import load_scenario
-    from pipeline.run import plan_run, sample_block
-    from pipeline.seeding import EVENT_STREAM, block_rng
-    from pipeline.simulate import EVENT_COLUMNS, simulate
+    from pipeline.model.plan import plan_run, sample_block
+    from pipeline.model.seeding import EVENT_STREAM, block_rng
+    from pipeline.model.simulate import EVENT_COLUMNS, simulate
+    from pipeline.spec.scenario import load_scenario
 
     repo = Path(__file__).resolve().parent.parent
     plan = plan_run(load_scenario(repo / "configs" / "scenarios" / f"{scenario}.yaml"),

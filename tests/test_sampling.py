@@ -20,17 +20,17 @@ from hypothesis import given, settings
 from scipy import stats
 from strategies import BASELINE, rank_correlation_matrices
 
-from pipeline.catalog import INPUT_NAMES
-from pipeline.config import load_scenario
-from pipeline.distributions import marginal
-from pipeline.sampling import (
+from pipeline.model.sampling import (
     copula_plan,
     correlate,
     sample_inputs,
     transform,
     unit_hypercube,
 )
-from pipeline.seeding import sampler_seed
+from pipeline.model.seeding import sampler_seed
+from pipeline.spec.catalog import INPUT_NAMES
+from pipeline.spec.distributions import marginal
+from pipeline.spec.scenario import load_scenario
 
 SAMPLERS = ("mc", "lhs", "sobol")
 SEED = 20_261_129

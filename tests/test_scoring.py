@@ -1,4 +1,4 @@
-"""Tests of pipeline.scoring against hand-computed values, brute force and closed forms."""
+"""Tests of pipeline.analysis.scoring against hand-computed values, brute force and closed forms."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from pipeline import scoring
+from pipeline.analysis import scoring
 
 
 def crps_by_integration(samples: np.ndarray, y: float) -> float:

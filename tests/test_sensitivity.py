@@ -1,4 +1,4 @@
-"""Tests of pipeline.sensitivity: known answers (additive and one-input toys, also through the
+"""Tests of pipeline.analysis.sensitivity: known answers (additive and one-input toys, also through the
 whole pipeline), well-formed rows on the real scenarios, determinism, and the bounded sample's
 independence of block order.
 
@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_model_hand import fixed_inputs
 
-from pipeline import sensitivity as sens
-from pipeline.catalog import INPUT_NAMES
-from pipeline.config import load_scenario
-from pipeline.results import FloatArray
-from pipeline.run import Plan, plan_run, run_block, run_forecast
-from pipeline.seeding import root_entropy
+from pipeline.analysis import sensitivity as sens
+from pipeline.common import FloatArray
+from pipeline.model.plan import Plan, plan_run, run_block, run_forecast
+from pipeline.model.seeding import root_entropy
+from pipeline.spec.catalog import INPUT_NAMES
+from pipeline.spec.scenario import load_scenario
 
 AS_OF = date(2026, 11, 29)
 REPO = Path(__file__).resolve().parent.parent

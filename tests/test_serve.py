@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import io
+from pipeline.outputs import io
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 A run compares each scenario's new ``summary`` rows with those of the latest earlier completed
 run of that scenario (:func:`previous_summary`) and writes one ``drift`` row per compared value
-(:func:`compute_drift`; schema ``pipeline.schema.DRIFT_SCHEMA``, documented in docs/outputs.md):
+(:func:`compute_drift`; schema ``pipeline.outputs.schema.DRIFT_SCHEMA``, documented in docs/outputs.md):
 
 * the p10, p50 and p90 of the key outputs :data:`KEY_METRICS`;
 * every yes/no outcome (statistic ``prob``).
@@ -34,6 +34,8 @@ is bit-identical, every ``change`` is 0.0 and nothing is flagged.
 
 from __future__ import annotations
 
+from pipeline.common import PathLike
+
 import datetime as dt
 import math
 import os
@@ -44,8 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from pipeline import io
-from pipeline.schema import (
+from pipeline.outputs import io
+from pipeline.outputs.schema import (
     DRIFT_SCHEMA,
     SCHEMA_VERSION,
     check_scenario_name,
@@ -75,7 +77,6 @@ KEY_STATISTICS: Final[tuple[str, ...]] = ("p10", "p50", "p90")
 #: A change is flagged when it exceeds this many combined Monte Carlo standard errors.
 Z_THRESHOLD: Final[float] = 4.0
 
-PathLike = str | os.PathLike[str]
 
 
 class PreviousRun(NamedTuple):
@@ -136,7 +137,7 @@ def compute_drift(
     previous_as_of_date: dt.date | None = None,
     created_at: dt.datetime,
 ) -> pa.Table:
-    """The ``drift`` rows of one scenario (:data:`~pipeline.schema.DRIFT_SCHEMA`).
+    """The ``drift`` rows of one scenario (:data:`~pipeline.outputs.schema.DRIFT_SCHEMA`).
 
     Parameters
     ----------

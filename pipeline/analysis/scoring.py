@@ -39,7 +39,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from pipeline.common import FloatArray
 
 #: Default density floor of the log score [1/unit]; caps one miss at -ln(1e-4) = 9.21 nats.
 DENSITY_FLOOR = 1e-4

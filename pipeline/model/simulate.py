@@ -1,6 +1,6 @@
 """The negotiation model: a month-by-month bargaining simulation, vectorized over trials.
 
-Pure numpy: arrays in, :class:`~pipeline.results.Outcomes` out; loops only over months and
+Pure numpy: arrays in, :class:`~pipeline.model.outcomes.Outcomes` out; loops only over months and
 calendar years. docs/model.md states every equation implemented here.
 """
 
@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.results import Outcomes
-
-FloatArray = npt.NDArray[np.float64]
+from pipeline.common import FloatArray
+from pipeline.model.outcomes import Outcomes
 
 #: Columns of the event-uniform matrix the core consumes (see seeding.EVENT_STREAM).
 EVENT_COLUMNS: tuple[str, ...] = ("reopen", "troop_threat", "furlough")
@@ -196,7 +195,7 @@ def simulate(
 
     Parameters
     ----------
-    inputs : sampled inputs by name (see pipeline.catalog), each of shape (n,).
+    inputs : sampled inputs by name (see pipeline.spec.catalog), each of shape (n,).
     settings : the non-random settings.
     event_uniforms : (n, len(EVENT_COLUMNS)) uniforms for the model's own chance events.
     """

@@ -2,7 +2,7 @@
 
 ``build_report(outputs)`` reads ``runs``, ``summary``, ``histograms``, ``sensitivity`` and, when
 present, ``drift`` and ``inputs`` (never a scenario file), draws the charts of
-pipeline/charts.py and writes::
+pipeline/report/figures.py and writes::
 
     <outputs>/reports/as_of_date=YYYY-MM-DD/index.html     the page (inline CSS, no script)
     <outputs>/reports/as_of_date=YYYY-MM-DD/*.png          its charts, linked by relative path
@@ -34,10 +34,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from pipeline import charts, io
-from pipeline.catalog import INPUT_BY_NAME
-from pipeline.config import Scenario
-from pipeline.distributions import (
+from pipeline.common import PathLike
+from pipeline.outputs import io
+from pipeline.outputs.drift import KEY_METRICS, KEY_STATISTICS, Z_THRESHOLD
+from pipeline.outputs.schema import INPUTS_SCHEMA, SCHEMA_VERSION, require_utc
+from pipeline.report import figures as charts
+from pipeline.spec.catalog import INPUT_BY_NAME
+from pipeline.spec.distributions import (
     BernoulliSpec,
     BetaSpec,
     CategoricalSpec,
@@ -51,8 +54,7 @@ from pipeline.distributions import (
     UniformSpec,
     marginal,
 )
-from pipeline.drift import KEY_METRICS, KEY_STATISTICS, Z_THRESHOLD
-from pipeline.schema import INPUTS_SCHEMA, SCHEMA_VERSION, require_utc
+from pipeline.spec.scenario import Scenario
 
 __all__ = [
     "REFERENCE_SCENARIO",
@@ -72,8 +74,6 @@ REPORTS: Final[str] = "reports"
 REFERENCE_SCENARIO: Final[str] = "status_quo_holds"
 #: Inputs shown in the tornado charts.
 TORNADO_TOP: Final[int] = 10
-
-PathLike = str | os.PathLike[str]
 
 
 class ReportError(ValueError):
@@ -143,7 +143,7 @@ def describe_spec(spec: Any) -> str:
     raise TypeError(f"not a distribution spec: {spec!r}")
 
 
-#: What the non-random settings mean (pipeline/config.py documents them in attribute docstrings,
+#: What the non-random settings mean (pipeline/spec/scenario.py documents them in attribute docstrings,
 #: which pydantic does not keep).
 _SETTING_DOCS: Final[dict[str, str]] = {
     "calendar_base_year": "First calendar year of the contribution path (model month 0).",

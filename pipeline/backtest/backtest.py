@@ -40,18 +40,17 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from scipy import special
 
-from pipeline import scoring
-from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
-from pipeline.config import Scenario, ScenarioError, load_scenario, read_yaml
-from pipeline.data import DATA_DIR, History, load_history
-from pipeline.distributions import InputSpec, Marginal, marginal
-from pipeline.results import Outcomes
-from pipeline.run import Plan, model_settings, run_block
-from pipeline.sampling import CopulaPlan, copula_plan
-from pipeline.schema import BACKTEST_SCHEMA, SCHEMA_VERSION
-from pipeline.seeding import root_entropy
-
-FloatArray = npt.NDArray[np.float64]
+from pipeline.analysis import scoring
+from pipeline.common import FloatArray
+from pipeline.model.outcomes import Outcomes
+from pipeline.model.plan import Plan, model_settings, run_block
+from pipeline.model.sampling import CopulaPlan, copula_plan
+from pipeline.model.seeding import root_entropy
+from pipeline.outputs.schema import BACKTEST_SCHEMA, SCHEMA_VERSION
+from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
+from pipeline.spec.distributions import InputSpec, Marginal, marginal
+from pipeline.spec.history import DATA_DIR, History, load_history
+from pipeline.spec.scenario import Scenario, ScenarioError, load_scenario, read_yaml
 
 CASES_FILE: Final[str] = "cases.yaml"
 """Case list and tuning grid, in ``<config_dir>/backtest/``."""

@@ -20,8 +20,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
-from pipeline.distributions import (
+from pipeline.common import QUANTILE_LEVELS
+from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
+from pipeline.spec.distributions import (
     BernoulliSpec,
     CategoricalSpec,
     DiscreteSpec,
@@ -29,7 +30,6 @@ from pipeline.distributions import (
     InputSpec,
     marginal,
 )
-from pipeline.schema import QUANTILE_LEVELS
 
 SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
 DEFAULT_BASE = Path("..") / "base.yaml"
@@ -100,7 +100,7 @@ class SimulationConfig(_Frozen):
     chunk_size: int = Field(default=65_536, ge=1, le=10**8)
     sampler: Literal["mc", "lhs", "sobol"] = "mc"
     seed: int | None = Field(default=None, ge=0, lt=2**128)
-    # Convergence gate (pipeline/convergence.py). Left out of the config hash while unset, so
+    # Convergence gate (pipeline/analysis/convergence.py). Left out of the config hash while unset, so
     # configs without a gate keep their hashes.
     target_se: float | None = Field(default=None, gt=0, exclude_if=lambda v: v is None)
     """Add blocks until the gate statistic's Monte Carlo s.e. is at most this [percentage

@@ -31,18 +31,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from pipeline.results import (
-    BOOLEAN_OUTCOMES,
-    ESCALATION_RULES,
-    NUMERIC_OUTCOMES,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    Outcomes,
-)
-from pipeline.schema import (
+from pipeline.common import QUANTILE_LEVELS, BoolArray, FloatArray, IntArray
+from pipeline.model.outcomes import BOOLEAN_OUTCOMES, ESCALATION_RULES, NUMERIC_OUTCOMES, Outcomes
+from pipeline.outputs.schema import (
     HISTOGRAMS_SCHEMA,
-    QUANTILE_LEVELS,
     SCHEMA_VERSION,
     SUMMARY_SCHEMA,
     TIMESTAMP,

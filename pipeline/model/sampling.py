@@ -1,7 +1,7 @@
 """Sampling: unit hypercube -> rank correlation (Gaussian copula) -> marginal inverse CDFs.
 
 Swapping plain Monte Carlo for Latin hypercube or scrambled Sobol changes only the hypercube.
-Columns follow ``pipeline.catalog.INPUT_NAMES``, so the same seed gives every scenario the same
+Columns follow ``pipeline.spec.catalog.INPUT_NAMES``, so the same seed gives every scenario the same
 uniforms for the same input (common random numbers) whatever its distributions.
 """
 
@@ -12,17 +12,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from scipy import special
 from scipy.stats import qmc
 
-from pipeline.distributions import Marginal
+from pipeline.common import UNIT_EPS, FloatArray
+from pipeline.spec.distributions import Marginal
 
-FloatArray = npt.NDArray[np.float64]
 Sampler = Literal["mc", "lhs", "sobol"]
 
 # Keep uniforms strictly inside (0, 1) so inverse CDFs stay finite.
-_U_EPS = 2.0**-53
 #: Rows per matrix product in the copula (below OpenBLAS's multithreading threshold).
 _MATMUL_ROWS = 8192
 
@@ -89,7 +87,7 @@ def unit_hypercube(
         u = engine.random(n)
     else:
         raise ValueError(f"unknown sampler {method!r}; allowed: mc, lhs, sobol")
-    return np.clip(u, _U_EPS, 1.0 - _U_EPS, out=u)
+    return np.clip(u, UNIT_EPS, 1.0 - UNIT_EPS, out=u)
 
 
 def correlate(u: FloatArray, plan: CopulaPlan | None) -> FloatArray:
@@ -107,7 +105,7 @@ def correlate(u: FloatArray, plan: CopulaPlan | None) -> FloatArray:
     for lo in range(0, scores.shape[0], _MATMUL_ROWS):
         hi = lo + _MATMUL_ROWS
         np.matmul(scores[lo:hi], factor, out=z[lo:hi])
-    u[:, cols] = np.clip(special.ndtr(z, out=z), _U_EPS, 1.0 - _U_EPS, out=z)
+    u[:, cols] = np.clip(special.ndtr(z, out=z), UNIT_EPS, 1.0 - UNIT_EPS, out=z)
     return u
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.aggregate import (
+from pipeline.analysis.aggregate import (
     BlockSummary,
     merge,
     summarize_block,
@@ -26,22 +26,23 @@ from pipeline.aggregate import (
     to_summary_frame,
     to_trials_frame,
 )
-from pipeline.config import (
-    SCENARIO_NAME_PATTERN,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    scenario_paths,
-)
-from pipeline.evidence import EvidenceState, condition_mask
-from pipeline.results import Outcomes
-from pipeline.run import Plan, plan_run, run_block
-from pipeline.sensitivity import (
+from pipeline.analysis.sensitivity import (
     TrialSample,
     merge_samples,
     sample_trials,
     sensitivity_from_sample,
     to_sensitivity_frame,
+)
+from pipeline.model.conditioning import condition_mask
+from pipeline.model.outcomes import Outcomes
+from pipeline.model.plan import Plan, plan_run, run_block
+from pipeline.spec.evidence import EvidenceState
+from pipeline.spec.scenario import (
+    SCENARIO_NAME_PATTERN,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    scenario_paths,
 )
 
 #: Trials kept for rank sensitivity (the first ones by global trial index).

@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-import numpy.typing as npt
 
-from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
-from pipeline.config import Scenario
-from pipeline.data import History, load_history
-from pipeline.distributions import Marginal, marginal
-from pipeline.results import Outcomes
-from pipeline.sampling import CopulaPlan, copula_plan, sample_inputs
-from pipeline.seeding import EVENT_STREAM, INPUT_STREAM, block_rng, sampler_seed
-from pipeline.simulate import EVENT_COLUMNS, ModelSettings, simulate
-
-FloatArray = npt.NDArray[np.float64]
+from pipeline.common import FloatArray
+from pipeline.model.outcomes import Outcomes
+from pipeline.model.sampling import CopulaPlan, copula_plan, sample_inputs
+from pipeline.model.seeding import EVENT_STREAM, INPUT_STREAM, block_rng, sampler_seed
+from pipeline.model.simulate import EVENT_COLUMNS, ModelSettings, simulate
+from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
+from pipeline.spec.distributions import Marginal, marginal
+from pipeline.spec.history import History, load_history
+from pipeline.spec.scenario import Scenario
 
 
 def month_index(day: date, base_year: int) -> int:
@@ -170,7 +168,7 @@ def run_forecast(
     blocks: list[int] | None = None,
 ) -> ForecastResult:
     """Run every block of a scenario in plain Python and join them (in block order)."""
-    from pipeline.seeding import root_entropy
+    from pipeline.model.seeding import root_entropy
 
     entropy = root_entropy(seed if seed is not None else scenario.simulation.seed)
     plan = plan_run(

@@ -1,4 +1,4 @@
-"""Dated evidence and "as of": which facts a run may use, and how they condition trials.
+"""Dated evidence and "as of": which facts a run may use (conditioning: model/conditioning.py).
 
 A run as of date D uses only facts dated on or before D. Talks known to be open since D0 with no
 agreement by D fix the start of talks at D0 and keep only trials that have not settled within
@@ -12,11 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.config import ScenarioError, read_yaml
-from pipeline.results import BoolArray, Outcomes
+from pipeline.spec.scenario import ScenarioError, read_yaml
 
 FactKind = Literal["talks_opened", "round_held", "tentative_deal", "agreement", "statement"]
 _DAYS_PER_MONTH = 365.25 / 12
@@ -85,12 +83,3 @@ def evidence_as_of(evidence: Evidence, as_of: date) -> EvidenceState:
         talks_open_on=min(opened) if opened else None,
         agreement_on=max(agreed) if agreed else None,
     )
-
-
-def condition_mask(outcomes: Outcomes, state: EvidenceState) -> BoolArray | None:
-    """Trials consistent with the evidence (None when the evidence rules nothing out)."""
-    months = state.months_open_without_agreement
-    if months <= 0:
-        return None
-    # Unsettled trials carry months censored at the horizon, which also exceed ``months``.
-    return np.asarray(outcomes.months_to_settlement > months)

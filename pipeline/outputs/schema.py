@@ -18,6 +18,8 @@ from typing import Final, Literal
 
 import pyarrow as pa
 
+from pipeline.common import QUANTILE_LEVELS
+
 #: Version of the layout and columns below; every row and every file carries it.
 SCHEMA_VERSION: Final[int] = 1
 
@@ -26,7 +28,7 @@ SCENARIO_NAME_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9_-]{1,64}")
 #: Run ids become file names; a uuid4 hex or ``new_run_id()`` from io fits.
 RUN_ID_RE: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-#: Parquet key-value metadata keys written into every file by ``pipeline.io``.
+#: Parquet key-value metadata keys written into every file by ``pipeline.outputs.io``.
 META_SCHEMA_VERSION: Final[bytes] = b"sma_forecast.schema_version"
 META_RUN_ID: Final[bytes] = b"sma_forecast.run_id"
 META_SEED_ENTROPY: Final[bytes] = b"sma_forecast.seed_entropy"
@@ -200,7 +202,7 @@ HISTOGRAMS_SCHEMA: Final[pa.Schema] = pa.schema(
 )
 
 #: File schema of the ``sensitivity`` dataset: one row per (run, metric, input, method,
-#: statistic). The rows are computed by pipeline/sensitivity.py (see docs/model.md).
+#: statistic). The rows are computed by pipeline/analysis/sensitivity.py (see docs/model.md).
 SENSITIVITY_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
@@ -208,7 +210,7 @@ SENSITIVITY_SCHEMA: Final[pa.Schema] = pa.schema(
         _f(
             "input",
             pa.string(),
-            "Input name (pipeline/catalog.py); for sobol also 'group:a+b' (inputs tied by "
+            "Input name (pipeline/spec/catalog.py); for sobol also 'group:a+b' (inputs tied by "
             "rank correlation, one factor) and 'event:<name>' (the model's chance draws).",
             "name",
         ),
@@ -398,7 +400,7 @@ BACKTEST_SCHEMA: Final[pa.Schema] = pa.schema(
 
 
 #: File schema of the ``drift`` dataset: one row per (run, key metric/statistic) comparing a
-#: scenario's run with the previous completed run of that scenario (pipeline/drift.py).
+#: scenario's run with the previous completed run of that scenario (pipeline/outputs/drift.py).
 DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
@@ -472,14 +474,14 @@ DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
 
 #: File schema of the ``inputs`` dataset: the assumptions of each scenario of a run, one row per
 #: model input (its distribution as stated and its 5/50/95% quantiles), per non-random model
-#: setting, plus one row with the scenario's description (pipeline/report.py: inputs_table).
+#: setting, plus one row with the scenario's description (pipeline/report/: inputs_table).
 INPUTS_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
         _f(
             "input",
             pa.string(),
-            "Input name (pipeline/catalog.py), setting path (e.g. 'model.mechanisms.reopening', "
+            "Input name (pipeline/spec/catalog.py), setting path (e.g. 'model.mechanisms.reopening', "
             "'rank_correlation') or 'description'.",
             "name",
         ),
@@ -557,18 +559,6 @@ def expected_schema(dataset: str, table_schema: pa.Schema | None = None) -> pa.S
     raise ValueError(f"unknown dataset {dataset!r}; known: {[*FIXED_SCHEMAS, 'trials']}")
 
 
-#: Statistics of numeric metrics, in output order.
-QUANTILE_LEVELS: Final[dict[str, float]] = {
-    "p01": 0.01,
-    "p05": 0.05,
-    "p10": 0.10,
-    "p25": 0.25,
-    "p50": 0.50,
-    "p75": 0.75,
-    "p90": 0.90,
-    "p95": 0.95,
-    "p99": 0.99,
-}
 NUMERIC_STATISTICS: Final[tuple[str, ...]] = ("mean", "sd", "min", "max", *QUANTILE_LEVELS)
 
 RunStatus = Literal["completed", "failed"]

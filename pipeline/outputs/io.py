@@ -19,6 +19,8 @@ folders because DuckDB's ``**`` glob does descend into dot-directories.
 
 from __future__ import annotations
 
+from pipeline.common import PathLike
+
 import contextlib
 import datetime as dt
 import fcntl
@@ -37,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipeline.schema import (
+from pipeline.outputs.schema import (
     FIXED_SCHEMAS,
     META_CONFIG_HASH,
     META_RUN_ID,
@@ -58,7 +60,6 @@ JOURNAL: Final[str] = "COMMITTING"
 #: Staging folders without a journal older than this are from crashed runs and removed.
 STALE_AFTER: Final[dt.timedelta] = dt.timedelta(days=1)
 
-PathLike = str | os.PathLike[str]
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -316,7 +317,7 @@ def publish_run(
     tables
         ``{scenario: {dataset: table}}`` for datasets ``summary``, ``histograms`` and
         optionally ``trials``, each exactly in its schema.py schema (the frames of
-        ``pipeline.aggregate`` are). Scenarios must equal ``run.scenarios``.
+        ``pipeline.analysis.aggregate`` are). Scenarios must equal ``run.scenarios``.
     stale_after
         Age after which abandoned staging folders of crashed runs are removed.
 

@@ -11,9 +11,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
+from pipeline.common import BoolArray, FloatArray, IntArray
 
 #: Escalation rules after the first year of a new agreement, by code stored in
 #: ``Outcomes.escalation_rule`` (-1 where no agreement was reached in the horizon).

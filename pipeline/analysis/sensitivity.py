@@ -7,7 +7,7 @@ Three layers, as elsewhere in the pipeline:
    against any outputs) and :func:`sobol_from_function` (first/total Sobol' indices of any
    function of unit-hypercube factors, with bootstrap confidence intervals);
 2. the model: :func:`sensitivity_from_trials` (forecast trials -> rows),
-   :func:`sobol_indices_for` (a run :class:`~pipeline.run.Plan` -> rows);
+   :func:`sobol_indices_for` (a run :class:`~pipeline.model.plan.Plan` -> rows);
 3. a mergeable, bounded accumulator for the block-parallel flow: :class:`TrialSample`
    (:func:`sample_trials`, :func:`merge_samples`, :func:`sample_run`).
 
@@ -61,13 +61,14 @@ import pyarrow as pa
 from scipy import stats
 from scipy.stats import qmc
 
-from pipeline.aggregate import metric_unit, numeric_metrics
-from pipeline.catalog import INPUT_BY_NAME, INPUT_NAMES
-from pipeline.results import BoolArray, FloatArray, Outcomes
-from pipeline.run import Plan, run_block
-from pipeline.sampling import correlate, transform
-from pipeline.schema import SCHEMA_VERSION, SENSITIVITY_SCHEMA, TIMESTAMP, require_utc
-from pipeline.simulate import EVENT_COLUMNS, simulate
+from pipeline.analysis.aggregate import metric_unit, numeric_metrics
+from pipeline.common import UNIT_EPS, BoolArray, FloatArray
+from pipeline.model.outcomes import Outcomes
+from pipeline.model.plan import Plan, run_block
+from pipeline.model.sampling import correlate, transform
+from pipeline.model.simulate import EVENT_COLUMNS, simulate
+from pipeline.outputs.schema import SCHEMA_VERSION, SENSITIVITY_SCHEMA, TIMESTAMP, require_utc
+from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -111,7 +112,6 @@ EVENT_PREFIX: Final[str] = "event:"
 GROUP_PREFIX: Final[str] = "group:"
 
 # Keep uniforms strictly inside (0, 1) so inverse CDFs stay finite (as sampling.unit_hypercube).
-_U_EPS: Final[float] = 2.0**-53
 # Rows of the Sobol' design evaluated at once (memory only; results do not depend on it).
 _EVAL_CHUNK: Final[int] = 65_536
 
@@ -619,7 +619,7 @@ def sobol_from_function(
         raise ValueError("factor columns must be distinct and within n_dims")
     boot_rng = rng.spawn(1)[0]
     design = qmc.Sobol(2 * len(owned), scramble=True, rng=rng).random(n_base)
-    design = np.clip(design, _U_EPS, 1.0 - _U_EPS)
+    design = np.clip(design, UNIT_EPS, 1.0 - UNIT_EPS)
     a = np.full((n_base, n_dims), 0.5)
     b = np.full((n_base, n_dims), 0.5)
     a[:, owned], b[:, owned] = design[:, : len(owned)], design[:, len(owned) :]
@@ -678,7 +678,7 @@ def sobol_from_function(
 
 def _constant(plan: Plan, name: str) -> bool:
     """The input takes one value whatever its uniform (fixed, or a degenerate distribution)."""
-    probe = np.array([_U_EPS, 0.25, 0.5, 0.75, 1.0 - _U_EPS])
+    probe = np.array([UNIT_EPS, 0.25, 0.5, 0.75, 1.0 - UNIT_EPS])
     values = plan.marginals[name].ppf(probe)
     return bool(plan.marginals[name].is_constant or np.ptp(values) == 0.0)
 

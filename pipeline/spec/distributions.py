@@ -12,15 +12,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special, stats
 
 # The quantile fields a spec may give are the contract's quantile statistics (p01 ... p99).
-from pipeline.schema import QUANTILE_LEVELS
-
-FloatArray = npt.NDArray[np.float64]
-
+from pipeline.common import QUANTILE_LEVELS, FloatArray
 
 #: Nodes of tabulated inverse CDFs (beta/PERT), clustered in the tails (Chebyshev spacing).
 _TABLE_NODES = 4097

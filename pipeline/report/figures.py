@@ -1,6 +1,6 @@
 """The report's charts: matplotlib figures drawn from the published tables, saved as PNG.
 
-Every function takes small pandas frames read from the Parquet outputs (see pipeline/report.py),
+Every function takes small pandas frames read from the Parquet outputs (see pipeline/report/),
 draws one figure with the object-oriented API (``matplotlib.figure.Figure``: no pyplot, no global
 backend state, the Agg canvas), writes it to ``path`` and returns nothing. Titles, axis labels
 with units and legends are on the figure; the one-line "how to read it" captions live in the
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from pipeline.catalog import INPUT_BY_NAME
+from pipeline.spec.catalog import INPUT_BY_NAME
 
 __all__ = [
     "DPI",
