@@ -29,7 +29,9 @@ from pydantic import TypeAdapter, ValidationError
 from scipy import special, stats
 from strategies import beta_shapes, pert_specs
 
-from pipeline.spec.distributions import _TABLE_NODES, _TAIL_U, InputSpec, marginal
+from pipeline.spec.distributions import InputSpec, marginal
+from pipeline.spec.marginals import TABLE_NODES as _TABLE_NODES
+from pipeline.spec.marginals import TAIL_U as _TAIL_U
 
 N = 10**6
 UNIFORM_SEED = 20_240_601
@@ -385,7 +387,7 @@ def test_categorical_codes_follow_the_inputs_category_list() -> None:
 # --------------------------------------------------------------------------- tabulated inverse CDF
 #
 # Beta and PERT marginals with both shapes >= 1 use linear interpolation in a table of
-# _TABLE_NODES Chebyshev-spaced exact quantiles; the docstring of _tabulated_ppf promises an error
+# _TABLE_NODES Chebyshev-spaced exact quantiles; the docstring of tabulated_ppf promises an error
 # "below 1e-6 of the range". We compare against scipy's exact ``ppf`` on a grid of 2 x 10**5 evenly
 # spaced uniforms (spacing 5e-6: ~75 points in every interpolation interval, whose widest is
 # pi / 8192 = 3.8e-4) plus 2 x 2000 log-spaced points reaching 1e-15 into each tail.
@@ -417,7 +419,7 @@ def _tab_error(name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", TABULATED)
-def test_tabulated_ppf_error_in_body(name: str) -> None:
+def testtabulated_ppf_error_in_body(name: str) -> None:
     """For u in [0.01, 0.99] the interpolation error is below 1e-6 of the range."""
     u = _tail_grid()
     body = (u >= 0.01) & (u <= 0.99)
@@ -425,7 +427,7 @@ def test_tabulated_ppf_error_in_body(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", TABULATED)
-def test_tabulated_ppf_misplaces_little_probability(name: str) -> None:
+def testtabulated_ppf_misplaces_little_probability(name: str) -> None:
     """Everywhere incl. the tails, ``|F(ppf_tab(u)) - u|`` is below 2.5e-7.
 
     Linear interpolation between exact quantiles at nodes u_k < u_{k+1} keeps F(ppf_tab(u)) in
@@ -438,18 +440,18 @@ def test_tabulated_ppf_misplaces_little_probability(name: str) -> None:
     assert np.abs(m.scipy_dist.cdf(m.ppf(u)) - u).max() < 2.5e-7
 
 
-#: The bound _tabulated_ppf's docstring promises ("below 1e-5 of the range"; it said 1e-6 when
+#: The bound tabulated_ppf's docstring promises ("below 1e-5 of the range"; it said 1e-6 when
 #: this test was first written).
 DOCUMENTED_TABLE_ERROR = 1e-5
 
 
 @pytest.mark.parametrize("name", TABULATED)
-def test_tabulated_ppf_error_incl_tails_below_documented_bound(name: str) -> None:
+def testtabulated_ppf_error_incl_tails_below_documented_bound(name: str) -> None:
     assert _tab_error(name).max() < DOCUMENTED_TABLE_ERROR
 
 
 @pytest.mark.parametrize("name", TABULATED)
-def test_tabulated_ppf_equals_linear_interpolation(name: str) -> None:
+def testtabulated_ppf_equals_linear_interpolation(name: str) -> None:
     """The O(1) cell lookup gives np.interp's answer on the same table (to 4 ulp of the range),
     incl. points exactly on nodes, where rounding can put the computed cell one off."""
     m = marginal(spec_of(TABULATED_SPECS[name]))

@@ -1,15 +1,15 @@
-"""Distribution specs as analysts state them, and their conversion to fast marginals.
+"""Distribution specs as analysts state them; each spec class owns its behaviour.
 
-A spec is inert, validated data (a 90% interval, min/mode/max, a probability...). ``marginal(spec)``
-resolves it once into a :class:`Marginal`: an inverse CDF that maps uniforms in [0, 1) to values,
-plus the equivalent frozen ``scipy.stats`` distribution (used by tests and docs). No RNG here.
+A spec is validated data (a 90% interval, min/mode/max, a probability...). Each class resolves
+itself into a :class:`~pipeline.spec.marginals.Marginal` (``to_marginal()``: an inverse CDF plus
+the equivalent frozen ``scipy.stats`` distribution) and checks that its values fit an input
+(``check_support()``). No RNG here.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+import math
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,15 +17,51 @@ from scipy import special, stats
 
 # The quantile fields a spec may give are the contract's quantile statistics (p01 ... p99).
 from pipeline.common import QUANTILE_LEVELS, FloatArray
-
-#: Nodes of tabulated inverse CDFs (beta/PERT), clustered in the tails (Chebyshev spacing).
-_TABLE_NODES = 4097
-#: Below this distance from 0 or 1 tabulated inverse CDFs use the exact (slow) scipy ppf.
-_TAIL_U = 1e-3
+from pipeline.spec.catalog import InputInfo, Kind
+from pipeline.spec.marginals import (
+    Marginal as Marginal,  # re-exported: callers resolve specs into marginals
+)
+from pipeline.spec.marginals import (
+    TruncatedScipy,
+    tabulated_ppf,
+    truncated_normal_scores,
+)
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    #: Kinds of input (the catalog's ``InputInfo.kind``) this family can describe.
+    input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous"})
+    #: Bounded families are checked at the ends of their support; unbounded ones at their 1%
+    #: and 99% quantiles (the central 98% must be allowed; the tails are clipped).
+    bounded: ClassVar[bool] = True
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        """Resolve the spec into a :class:`Marginal` (``categories``: see CategoricalSpec)."""
+        raise NotImplementedError
+
+    def check_support(self, info: InputInfo) -> None:
+        """Reject a spec whose values fall outside what the input ``info`` can take.
+
+        Raises ValueError naming the input, what is wrong and what is allowed.
+        """
+        if info.kind not in self.input_kinds:
+            raise ValueError(_KIND_ERRORS[info.kind].format(name=info.name, info=info))
+        dist = self.to_marginal()
+        if self.bounded:
+            checks = [("lowest value", dist.support[0]), ("highest value", dist.support[1])]
+        else:
+            checks = [
+                ("1% quantile", float(dist.scipy_dist.ppf(0.01))),
+                ("99% quantile", float(dist.scipy_dist.ppf(0.99))),
+            ]
+        for what, value in checks:
+            if not info.low <= value <= info.high:
+                raise ValueError(
+                    f"{info.name}: {what} is {value:.6g}, outside the allowed range "
+                    f"[{info.low:g}, {info.high:g}] ({info.unit})"
+                )
 
 
 class FixedSpec(_Spec):
@@ -33,6 +69,19 @@ class FixedSpec(_Spec):
 
     dist: Literal["fixed"]
     value: float
+
+    input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous", "binary", "integer"})
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        value = self.value
+        return Marginal(
+            "fixed", {"value": value}, None, lambda u: np.full(np.shape(u), value), (value, value)
+        )
+
+    def check_support(self, info: InputInfo) -> None:
+        super().check_support(info)
+        if info.kind == "integer":
+            _check_whole(info, [self.value])
 
 
 class UniformSpec(_Spec):
@@ -47,6 +96,16 @@ class UniformSpec(_Spec):
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        lo, width = self.low, self.high - self.low
+        return Marginal(
+            "uniform",
+            {"low": lo, "high": self.high},
+            stats.uniform(lo, width),
+            lambda u: lo + width * u,
+            (lo, self.high),
+        )
 
 
 class _LocationScaleSpec(_Spec):
@@ -67,6 +126,53 @@ class _LocationScaleSpec(_Spec):
     """Truncate below this value (the quantiles describe the distribution before truncation)."""
     high: float | None = None
     """Truncate above this value."""
+
+    bounded: ClassVar[bool] = False
+    #: The family is the exponential of a normal (lognormal) rather than a normal.
+    log_scale: ClassVar[bool] = False
+
+    def location_scale(self) -> tuple[float, float]:
+        """(mu, sigma) of the underlying normal, from mean/sd or from the quantile pair."""
+        log = self.log_scale
+        pair = self.quantile_pair()
+        if pair is None:
+            assert self.mean is not None and self.sd is not None  # guaranteed by the validator
+            if not log:
+                return self.mean, self.sd
+            sigma2 = float(np.log1p((self.sd / self.mean) ** 2))
+            return float(np.log(self.mean)) - sigma2 / 2, float(np.sqrt(sigma2))
+        (q_lo, x_lo), (q_hi, x_hi) = pair
+        if log:
+            x_lo, x_hi = float(np.log(x_lo)), float(np.log(x_hi))
+        z_lo, z_hi = float(special.ndtri(q_lo)), float(special.ndtri(q_hi))
+        sigma = (x_hi - x_lo) / (z_hi - z_lo)
+        return x_lo - sigma * z_lo, sigma
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        log = self.log_scale
+        mu, sigma = self.location_scale()
+        lo = self.low if self.low is not None else (0.0 if log else -np.inf)
+        hi = self.high if self.high is not None else np.inf
+        if log and self.low is not None and self.low <= 0:
+            raise ValueError(f"truncation low must be positive for a lognormal (got {self.low})")
+        with np.errstate(divide="ignore"):
+            t_lo = np.log(lo) if log else lo
+            t_hi = np.log(hi) if log else hi
+        scores = truncated_normal_scores((t_lo - mu) / sigma, (t_hi - mu) / sigma)
+
+        def ppf(u: FloatArray) -> FloatArray:
+            x: FloatArray = mu + sigma * scores(u)
+            return np.exp(x) if log else x
+
+        base = stats.lognorm(sigma, scale=np.exp(mu)) if log else stats.norm(mu, sigma)
+        truncated = self.low is not None or self.high is not None
+        dist: Any = base
+        if truncated and not log:
+            dist = stats.truncnorm((t_lo - mu) / sigma, (t_hi - mu) / sigma, loc=mu, scale=sigma)
+        elif truncated:
+            dist = TruncatedScipy(base, float(base.cdf(lo)), float(base.cdf(hi)))
+        params = {"mu": mu, "sigma": sigma, "low": lo, "high": hi}
+        return Marginal("lognormal" if log else "normal", params, dist, ppf, (lo, hi))
 
     def quantile_pair(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """((level, value), (level, value)) in increasing level, or None for mean/sd."""
@@ -110,6 +216,8 @@ class LogNormalSpec(_LocationScaleSpec):
 
     dist: Literal["lognormal"]
 
+    log_scale: ClassVar[bool] = True
+
     @model_validator(mode="after")
     def _positive(self) -> LogNormalSpec:
         for key in [*QUANTILE_LEVELS, "mean"]:
@@ -140,11 +248,35 @@ class PertSpec(_MinModeMaxSpec):
     shape: float = Field(default=4.0, gt=0)
     """Weight of the mode (4 is the classic PERT)."""
 
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        lo, hi = self.min, self.max
+        alpha = 1 + self.shape * (self.mode - lo) / (hi - lo)
+        beta = 1 + self.shape * (hi - self.mode) / (hi - lo)
+        return _beta_marginal(self.dist, alpha, beta, lo, hi)
+
 
 class TriangularSpec(_MinModeMaxSpec):
     """Triangular distribution on [min, max] peaking at mode."""
 
     dist: Literal["triangular"]
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        lo, mode, hi = self.min, self.mode, self.max
+        c = (mode - lo) / (hi - lo)
+
+        def tri_ppf(u: FloatArray) -> FloatArray:
+            u = np.asarray(u, dtype=np.float64)
+            left = lo + np.sqrt(u * (hi - lo) * (mode - lo))
+            right = hi - np.sqrt((1 - u) * (hi - lo) * (hi - mode))
+            return np.where(u < c, left, right)
+
+        return Marginal(
+            "triangular",
+            {"min": lo, "mode": mode, "max": hi},
+            stats.triang(c, loc=lo, scale=hi - lo),
+            tri_ppf,
+            (lo, hi),
+        )
 
 
 class BetaSpec(_Spec):
@@ -162,12 +294,29 @@ class BetaSpec(_Spec):
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self
 
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        return _beta_marginal(self.dist, self.alpha, self.beta, self.low, self.high)
+
 
 class BernoulliSpec(_Spec):
     """Yes (1) with probability p, else no (0)."""
 
     dist: Literal["bernoulli"]
     p: float = Field(ge=0, le=1)
+
+    input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous", "binary"})
+    bounded: ClassVar[bool] = False
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        p = self.p
+        # 1 when u >= 1 - p: raising p only turns 0s into 1s for the same uniforms.
+        return Marginal(
+            "bernoulli",
+            {"p": p},
+            stats.bernoulli(p),
+            lambda u: (np.asarray(u) >= 1.0 - p).astype(np.float64),
+            (0.0, 1.0),
+        )
 
 
 class DiscreteSpec(_Spec):
@@ -181,6 +330,16 @@ class DiscreteSpec(_Spec):
     def _check(self) -> DiscreteSpec:
         _check_probs(self.probs, len(self.values), "values")
         return self
+
+    input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous", "integer"})
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        return _discrete_marginal(self.dist, np.asarray(self.values, dtype=np.float64), self.probs)
+
+    def check_support(self, info: InputInfo) -> None:
+        super().check_support(info)
+        if info.kind == "integer":
+            _check_whole(info, self.values)
 
 
 class CategoricalSpec(_Spec):
@@ -196,6 +355,62 @@ class CategoricalSpec(_Spec):
         if len(set(self.categories)) != len(self.categories):
             raise ValueError("categories must be distinct")
         return self
+
+    input_kinds: ClassVar[frozenset[Kind]] = frozenset({"category"})
+
+    def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
+        """Samples the index of each category in ``categories`` (the input's full list of
+        categories), or in its own list when none is given."""
+        universe = list(categories) or self.categories
+        values = np.asarray([universe.index(c) for c in self.categories], dtype=np.float64)
+        return _discrete_marginal(self.dist, values, self.probs)
+
+    def check_support(self, info: InputInfo) -> None:
+        if info.kind not in self.input_kinds:
+            raise ValueError(_KIND_ERRORS[info.kind].format(name=info.name, info=info))
+        bad = [c for c in self.categories if c not in info.categories]
+        if bad:
+            raise ValueError(
+                f"{info.name}: unknown categories {bad}; allowed: {list(info.categories)}"
+            )
+
+
+#: Why a family cannot describe an input of a kind (formatted with the input's name and info).
+_KIND_ERRORS: dict[str, str] = {
+    "binary": "{name}: a yes/no input takes dist 'bernoulli' or 'fixed' (0 or 1)",
+    "category": "{name}: takes dist 'categorical' over {info.categories!r}",
+    "integer": "{name}: takes dist 'discrete' or 'fixed' with whole numbers",
+    "continuous": "{name}: a categorical distribution needs an input with categories",
+}
+
+
+def _check_whole(info: InputInfo, values: list[float]) -> None:
+    if any(v != math.floor(v) for v in values):
+        raise ValueError(f"{info.name}: values must be whole numbers of {info.unit}")
+
+
+def _beta_marginal(kind: str, alpha: float, beta: float, lo: float, hi: float) -> Marginal:
+    dist = stats.beta(alpha, beta, loc=lo, scale=hi - lo)
+    # Below 1 a shape makes the inverse CDF infinitely steep at an end: use scipy exactly.
+    ppf = tabulated_ppf(dist, lo, hi) if min(alpha, beta) >= 1 else dist.ppf
+    return Marginal(
+        kind, {"alpha": alpha, "beta": beta, "low": lo, "high": hi}, dist, ppf, (lo, hi)
+    )
+
+
+def _discrete_marginal(kind: str, values: FloatArray, probabilities: list[float]) -> Marginal:
+    probs = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(probs[order])
+    cum[-1] = 1.0
+    dist = stats.rv_discrete(values=(values, probs[order]))
+    return Marginal(
+        kind,
+        {"n_values": float(len(values))},
+        dist,
+        lambda u: values[np.searchsorted(cum, u, side="right")],
+        (float(values[0]), float(values[-1])),
+    )
 
 
 def _check_probs(probs: list[float], n: int, what: str) -> None:
@@ -220,234 +435,8 @@ InputSpec = Annotated[
 ]
 
 
-@dataclass(frozen=True, eq=False)
-class Marginal:
-    """A resolved distribution: ``ppf`` maps uniforms in [0, 1) to values."""
-
-    kind: str
-    params: dict[str, float]
-    """Resolved parameters (e.g. mu and sigma of a normal fitted to a 90% interval)."""
-    scipy_dist: Any
-    """The equivalent frozen scipy.stats distribution (None for a fixed value)."""
-    _ppf: Any = field(repr=False)
-    support: tuple[float, float] = (-np.inf, np.inf)
-
-    def ppf(self, u: FloatArray) -> FloatArray:
-        """Inverse CDF, vectorized; float64 out."""
-        return np.asarray(self._ppf(u), dtype=np.float64)
-
-    @property
-    def is_constant(self) -> bool:
-        return self.kind == "fixed"
-
-
-def _truncated_normal_scores(z_low: float, z_high: float) -> Any:
-    """Map uniforms to standard normal scores truncated to [z_low, z_high].
-
-    Works on the lower tail of the normal (reflecting when the window lies above 0), where
-    ndtr keeps full relative precision: truncating to [8, 9] standard deviations stays exact.
-    """
-    if z_low == -np.inf and z_high == np.inf:
-        return special.ndtri
-    flip = z_low > 0
-    a, b = (-z_high, -z_low) if flip else (z_low, z_high)
-    f_a, f_b = float(special.ndtr(a)), float(special.ndtr(b))
-    if not f_b > f_a:
-        raise ValueError("the truncation bounds leave no probability mass")
-    width = f_b - f_a
-    if flip:
-        # u -> 1 - u keeps the map increasing after reflection.
-        return lambda u: -special.ndtri(f_a + width * (1.0 - np.asarray(u)))
-    return lambda u: special.ndtri(f_a + width * np.asarray(u))
-
-
-@functools.lru_cache(maxsize=256)
-def _beta_table(
-    alpha: float, beta: float, loc: float, scale: float, a: float, b: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Nodes, exact quantiles and slopes of a beta inverse-CDF table (read-only).
-
-    Cached per process: building one costs ~5 ms of scipy ppf calls, and every task that
-    plans a scenario (and every scenario sharing a prior) needs the same tables.
-    """
-    nodes = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, _TABLE_NODES)))
-    values = stats.beta(alpha, beta, loc=loc, scale=scale).ppf(nodes)
-    values[0], values[-1] = a, b
-    slopes = np.diff(values) / np.diff(nodes)
-    for arr in (nodes, values, slopes):
-        arr.flags.writeable = False
-    return nodes, values, slopes
-
-
-def _tabulated_ppf(dist: Any, a: float, b: float) -> Any:
-    """Inverse CDF by interpolation in a Chebyshev-spaced table of exact quantiles.
-
-    scipy's beta ppf runs at ~1 M draws/s here against ~60 M/s for the table. Within
-    [_TAIL_U, 1 - _TAIL_U] the interpolation error is below 1e-5 of the range (tests check
-    it); in the tails, where a beta ppf behaves like u**(1/alpha), the exact ppf is used (about
-    0.2% of draws).
-    """
-    m = _TABLE_NODES - 1
-    nodes, values, slopes = _beta_table(*dist.args, dist.kwds["loc"], dist.kwds["scale"], a, b)
-
-    def ppf(u: FloatArray) -> FloatArray:
-        # Same result as np.interp(u, nodes, values), but the cell is found in O(1) by
-        # inverting the node spacing instead of a binary search per value.
-        u = np.asarray(u, dtype=np.float64)
-        # (arccos(1 - 2u) * m / pi) with one temporary; take() is faster than fancy indexing.
-        guess = np.multiply(u, 2.0)
-        np.subtract(1.0, guess, out=guess)
-        np.arccos(guess, out=guess)
-        np.multiply(guess, m / np.pi, out=guess)
-        cell = guess.astype(np.intp)
-        np.clip(cell, 0, m - 1, out=cell)
-        # Rounding can put u one cell off near a node: step back or forward once.
-        cell -= u < nodes.take(cell)
-        step = np.add(cell, 1)
-        np.minimum(step, m, out=step)
-        cell += u >= nodes.take(step)
-        np.clip(cell, 0, m - 1, out=cell)
-        x: FloatArray = np.subtract(u, nodes.take(cell), out=guess)
-        x *= slopes.take(cell)
-        x += values.take(cell)
-        tail = (u < _TAIL_U) | (u > 1.0 - _TAIL_U)
-        if tail.any():
-            x[tail] = dist.ppf(u[tail])
-        return x
-
-    return ppf
-
-
-def _location_scale(spec: _LocationScaleSpec, log: bool) -> tuple[float, float]:
-    pair = spec.quantile_pair()
-    if pair is None:
-        assert spec.mean is not None and spec.sd is not None  # guaranteed by the validator
-        if not log:
-            return spec.mean, spec.sd
-        sigma2 = float(np.log1p((spec.sd / spec.mean) ** 2))
-        return float(np.log(spec.mean)) - sigma2 / 2, float(np.sqrt(sigma2))
-    (q_lo, x_lo), (q_hi, x_hi) = pair
-    if log:
-        x_lo, x_hi = float(np.log(x_lo)), float(np.log(x_hi))
-    z_lo, z_hi = float(special.ndtri(q_lo)), float(special.ndtri(q_hi))
-    sigma = (x_hi - x_lo) / (z_hi - z_lo)
-    return x_lo - sigma * z_lo, sigma
-
-
 def marginal(spec: Any, categories: tuple[str, ...] = ()) -> Marginal:
-    """Resolve a validated spec into a :class:`Marginal`.
-
-    A categorical spec samples the index of its category in ``categories`` (the input's full
-    list of categories), or in its own list when none is given.
-    """
-    if isinstance(spec, FixedSpec):
-        value = spec.value
-        return Marginal(
-            "fixed", {"value": value}, None, lambda u: np.full(np.shape(u), value), (value, value)
-        )
-    if isinstance(spec, UniformSpec):
-        lo, width = spec.low, spec.high - spec.low
-        return Marginal(
-            "uniform",
-            {"low": lo, "high": spec.high},
-            stats.uniform(lo, width),
-            lambda u: lo + width * u,
-            (lo, spec.high),
-        )
-    if isinstance(spec, NormalSpec | LogNormalSpec):
-        log = isinstance(spec, LogNormalSpec)
-        mu, sigma = _location_scale(spec, log)
-        lo = spec.low if spec.low is not None else (0.0 if log else -np.inf)
-        hi = spec.high if spec.high is not None else np.inf
-        if log and spec.low is not None and spec.low <= 0:
-            raise ValueError(f"truncation low must be positive for a lognormal (got {spec.low})")
-        with np.errstate(divide="ignore"):
-            t_lo = np.log(lo) if log else lo
-            t_hi = np.log(hi) if log else hi
-        scores = _truncated_normal_scores((t_lo - mu) / sigma, (t_hi - mu) / sigma)
-
-        def ppf(u: FloatArray) -> FloatArray:
-            x: FloatArray = mu + sigma * scores(u)
-            return np.exp(x) if log else x
-
-        base = stats.lognorm(sigma, scale=np.exp(mu)) if log else stats.norm(mu, sigma)
-        truncated = spec.low is not None or spec.high is not None
-        dist: Any = base
-        if truncated and not log:
-            dist = stats.truncnorm((t_lo - mu) / sigma, (t_hi - mu) / sigma, loc=mu, scale=sigma)
-        elif truncated:
-            dist = _TruncatedScipy(base, float(base.cdf(lo)), float(base.cdf(hi)))
-        params = {"mu": mu, "sigma": sigma, "low": lo, "high": hi}
-        return Marginal("lognormal" if log else "normal", params, dist, ppf, (lo, hi))
-    if isinstance(spec, PertSpec | BetaSpec):
-        if isinstance(spec, PertSpec):
-            lo, hi = spec.min, spec.max
-            alpha = 1 + spec.shape * (spec.mode - lo) / (hi - lo)
-            beta = 1 + spec.shape * (hi - spec.mode) / (hi - lo)
-        else:
-            lo, hi, alpha, beta = spec.low, spec.high, spec.alpha, spec.beta
-        dist = stats.beta(alpha, beta, loc=lo, scale=hi - lo)
-        # Below 1 a shape makes the inverse CDF infinitely steep at an end: use scipy exactly.
-        ppf = _tabulated_ppf(dist, lo, hi) if min(alpha, beta) >= 1 else dist.ppf
-        return Marginal(
-            spec.dist, {"alpha": alpha, "beta": beta, "low": lo, "high": hi}, dist, ppf, (lo, hi)
-        )
-    if isinstance(spec, TriangularSpec):
-        lo, mode, hi = spec.min, spec.mode, spec.max
-        c = (mode - lo) / (hi - lo)
-
-        def tri_ppf(u: FloatArray) -> FloatArray:
-            u = np.asarray(u, dtype=np.float64)
-            left = lo + np.sqrt(u * (hi - lo) * (mode - lo))
-            right = hi - np.sqrt((1 - u) * (hi - lo) * (hi - mode))
-            return np.where(u < c, left, right)
-
-        return Marginal(
-            "triangular",
-            {"min": lo, "mode": mode, "max": hi},
-            stats.triang(c, loc=lo, scale=hi - lo),
-            tri_ppf,
-            (lo, hi),
-        )
-    if isinstance(spec, BernoulliSpec):
-        p = spec.p
-        # 1 when u >= 1 - p: raising p only turns 0s into 1s for the same uniforms.
-        return Marginal(
-            "bernoulli",
-            {"p": p},
-            stats.bernoulli(p),
-            lambda u: (np.asarray(u) >= 1.0 - p).astype(np.float64),
-            (0.0, 1.0),
-        )
-    if isinstance(spec, DiscreteSpec | CategoricalSpec):
-        probs = np.asarray(spec.probs, dtype=np.float64)
-        if isinstance(spec, DiscreteSpec):
-            values = np.asarray(spec.values, dtype=np.float64)
-        else:
-            universe = list(categories) or spec.categories
-            values = np.asarray([universe.index(c) for c in spec.categories], dtype=np.float64)
-        order = np.argsort(values, kind="stable")
-        values, cum = values[order], np.cumsum(probs[order])
-        cum[-1] = 1.0
-        dist = stats.rv_discrete(values=(values, probs[order]))
-        return Marginal(
-            spec.dist,
-            {"n_values": float(len(values))},
-            dist,
-            lambda u: values[np.searchsorted(cum, u, side="right")],
-            (float(values[0]), float(values[-1])),
-        )
-    raise TypeError(f"not a distribution spec: {spec!r}")
-
-
-class _TruncatedScipy:
-    """cdf/ppf of a scipy distribution truncated by inverse-CDF bounds (for tests and docs)."""
-
-    def __init__(self, base: Any, f_low: float, f_high: float) -> None:
-        self.base, self.f_low, self.f_high = base, f_low, f_high
-
-    def cdf(self, x: Any) -> Any:
-        return np.clip((self.base.cdf(x) - self.f_low) / (self.f_high - self.f_low), 0.0, 1.0)
-
-    def ppf(self, q: Any) -> Any:
-        return self.base.ppf(self.f_low + (self.f_high - self.f_low) * np.asarray(q))
+    """Resolve a validated spec into a :class:`Marginal` (``spec.to_marginal(categories)``)."""
+    if not isinstance(spec, _Spec):
+        raise TypeError(f"not a distribution spec: {spec!r}")
+    return spec.to_marginal(categories)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import re
 from datetime import date
 from pathlib import Path
@@ -23,12 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipeline.common import QUANTILE_LEVELS
 from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.spec.distributions import (
-    BernoulliSpec,
-    CategoricalSpec,
-    DiscreteSpec,
-    FixedSpec,
     InputSpec,
-    marginal,
 )
 
 SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -173,48 +167,13 @@ class Scenario(_Frozen):
         if missing:
             raise ValueError(f"missing input(s) {missing}; the base file must give every input")
         for name, spec in inputs.items():
-            _check_support(name, spec)
+            spec.check_support(INPUT_BY_NAME[name])
         return {n: inputs[n] for n in INPUT_NAMES}
 
     def config_hash(self) -> str:
         """sha256 of the normalized scenario (stable across key order and formatting)."""
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _check_support(name: str, spec: Any) -> None:
-    """Reject specs whose values fall outside what the input can take."""
-    info = INPUT_BY_NAME[name]
-    if info.kind == "binary" and not isinstance(spec, BernoulliSpec | FixedSpec):
-        raise ValueError(f"{name}: a yes/no input takes dist 'bernoulli' or 'fixed' (0 or 1)")
-    if info.kind == "category":
-        if not isinstance(spec, CategoricalSpec):
-            raise ValueError(f"{name}: takes dist 'categorical' over {list(info.categories)}")
-        bad = [c for c in spec.categories if c not in info.categories]
-        if bad:
-            raise ValueError(f"{name}: unknown categories {bad}; allowed: {list(info.categories)}")
-        return
-    if info.kind == "integer" and not isinstance(spec, DiscreteSpec | FixedSpec):
-        raise ValueError(f"{name}: takes dist 'discrete' or 'fixed' with whole numbers")
-    dist = marginal(spec)
-    checks: list[tuple[str, float]] = []
-    if dist.kind in ("fixed", "uniform", "pert", "triangular", "beta", "discrete"):
-        checks = [("lowest value", dist.support[0]), ("highest value", dist.support[1])]
-    elif dist.scipy_dist is not None:
-        # Unbounded families: the central 98% must be allowed; the tails are clipped.
-        checks = [
-            ("1% quantile", float(dist.scipy_dist.ppf(0.01))),
-            ("99% quantile", float(dist.scipy_dist.ppf(0.99))),
-        ]
-    for what, value in checks:
-        if not info.low <= value <= info.high:
-            raise ValueError(
-                f"{name}: {what} is {value:.6g}, outside the allowed range "
-                f"[{info.low:g}, {info.high:g}] ({info.unit})"
-            )
-    if info.kind == "integer" and isinstance(spec, DiscreteSpec):
-        if any(v != math.floor(v) for v in spec.values):
-            raise ValueError(f"{name}: values must be whole numbers of {info.unit}")
 
 
 # --------------------------------------------------------------------------- loading
