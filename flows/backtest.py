@@ -12,20 +12,22 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.forecast import DEFAULT_CONFIG_DIR, _git_commit, _package_version
+from flows.provenance import git_commit, package_version
+from flows.results import BacktestRunResult
 from pipeline.backtest.backtest import (
+    BacktestForecasts,
     backtest_forecasts,
     backtest_table,
     crps_ratios,
     score_forecasts,
 )
-from pipeline.compose import today_in_seoul
 from pipeline.outputs import io
 from pipeline.outputs.schema import RunRecord
+from pipeline.spec.request import DEFAULT_CONFIG_DIR, DEFAULT_OUTPUT_DIR, today_in_seoul
 
 
 @task(name="forecast-cases", cache_policy=NO_CACHE)
-def forecast_cases(config_dir: str, n_trials: int, seed: int | None) -> Any:
+def forecast_cases(config_dir: str, n_trials: int, seed: int | None) -> BacktestForecasts:
     """Forecast every case with priors tuned on earlier cases only."""
     return backtest_forecasts(config_dir, n_trials=n_trials, seed=seed)
 
@@ -38,11 +40,11 @@ def publish(output_dir: str, record: RunRecord, table: Any) -> list[str]:
 
 @flow(name="backtest", description="Score sma-forecast against past SMA negotiations.")
 def backtest(
-    output_dir: str = "outputs",
+    output_dir: str = DEFAULT_OUTPUT_DIR,
     n_trials: int = 20_000,
     seed: int | None = None,
     config_dir: str = DEFAULT_CONFIG_DIR,
-) -> dict[str, Any]:
+) -> BacktestRunResult:
     """Forecast and score every case in configs/backtest; publish the ``backtest`` dataset."""
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
@@ -58,7 +60,7 @@ def backtest(
         n_trials=n_trials * len(cases), n_trials_effective=None, seed_entropy=result.entropy,
         chunk_size=n_trials, sampler="mc", scenarios=tuple(cases),
         config_hash=_config_hash(config_dir),
-        package_version=_package_version(), git_commit=_git_commit(),
+        package_version=package_version(), git_commit=git_commit(),
         prefect_flow_run_id=flow_run.id,
     )  # fmt: skip
     files = publish(output_dir, record, scores)
@@ -69,7 +71,7 @@ def backtest(
     create_markdown_artifact(
         key="sma-backtest", markdown=f"```\n{text}\n```", description="Backtest scores"
     )
-    return {"run_id": run_id, "files": files, "table": text, "ratios": ratios}
+    return BacktestRunResult(run_id=run_id, files=files, table=text, ratios=ratios)
 
 
 def _config_hash(config_dir: str) -> str:

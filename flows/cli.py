@@ -22,15 +22,20 @@ import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Annotated, Any, NoReturn, TypeVar  # noqa: E402
+from typing import Annotated, Any, NoReturn, TypeVar, cast  # noqa: E402
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_DIR = REPO_ROOT / "configs"
+from flows.results import BacktestRunResult, ForecastRunResult  # noqa: E402
+from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run before it starts)
+    DEFAULT_CONFIG_DIR,
+    DEFAULT_OUTPUT_DIR,
+    DEFAULT_WORKERS,
+    RunRequest,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -97,18 +102,7 @@ def _check_output(path: str) -> None:
         raise UserError(f"--output: {path} exists and is not a folder")
 
 
-#: Task runners of ``run`` (flows.forecast.RUNNERS; repeated so checks do not import Prefect).
-RUNNERS = ("threads", "dask")
-
-
-def _check_runner(runner: str, address: str | None) -> None:
-    if runner not in RUNNERS:
-        raise UserError(f"--runner: {runner!r} is not one of {', '.join(RUNNERS)}")
-    if address is not None:
-        if runner != "dask":
-            raise UserError("--dask-address needs --runner dask")
-        if not re.fullmatch(r"[a-z][a-z0-9+]*://\S+", address):
-            raise UserError(f"--dask-address: {address!r} is not an address like tcp://host:8786")
+def _check_dask_installed(runner: str) -> None:
     if runner == "dask" and importlib.util.find_spec("prefect_dask") is None:
         raise UserError("--runner dask needs the dask extra: pip install -e '.[dask]'")
 
@@ -119,8 +113,8 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
-def _print_headline(result: dict[str, Any]) -> None:
-    table = Table(title=f"SMA forecast as of {result['as_of']}  (run {result['run_id']})")
+def _print_headline(result: ForecastRunResult) -> None:
+    table = Table(title=f"SMA forecast as of {result.as_of}  (run {result.run_id})")
     for col in (
         "scenario",
         "increase p10",
@@ -135,7 +129,7 @@ def _print_headline(result: dict[str, Any]) -> None:
         "P(package)",
     ):
         table.add_column(col, justify="left" if col == "scenario" else "right")
-    for name, h in result["headline"].items():
+    for name, h in result.headline.items():
         table.add_row(
             name,
             f"{h['increase_pct_p10']:.1f}%",
@@ -151,18 +145,18 @@ def _print_headline(result: dict[str, Any]) -> None:
         )
     out.print(table)
     out.print(
-        f"{result['n_trials']:,} trials per scenario in {result['seconds']:.1f} s; "
-        f"outputs in {result['output_dir']}"
+        f"{result.n_trials:,} trials per scenario in {result.seconds:.1f} s; "
+        f"outputs in {result.output_dir}"
     )
-    if result.get("target_se") is not None:
+    if result.target_se is not None and result.achieved_se is not None:
         out.print(
-            f"convergence gate: max s.e. of increase_pct p05/p50/p95 {result['achieved_se']:.3g} "
-            f"pp (target {result['target_se']:.3g}) at {result['n_trials']:,} trials per scenario"
+            f"convergence gate: max s.e. of increase_pct p05/p50/p95 {result.achieved_se:.3g} "
+            f"pp (target {result.target_se:.3g}) at {result.n_trials:,} trials per scenario"
         )
-    if result.get("report"):
-        out.print(f"report: {result['report']}")
-    if result.get("drift_flags"):
-        out.print(f"{result['drift_flags']} value(s) moved beyond Monte Carlo noise since the "
+    if result.report:
+        out.print(f"report: {result.report}")
+    if result.drift_flags:
+        out.print(f"{result.drift_flags} value(s) moved beyond Monte Carlo noise since the "
                   "previous run (see the report's 'What changed')")  # fmt: skip
 
 
@@ -187,7 +181,7 @@ def run(
             help="Parallel tasks per scenario: worker threads, or dask worker processes of a "
             "local cluster (with --dask-address: tasks per scenario on the cluster)."
         ),
-    ] = 2,
+    ] = DEFAULT_WORKERS,
     target_se: Annotated[
         float | None,
         typer.Option(
@@ -212,65 +206,43 @@ def run(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="INPUT.FIELD=VALUE override (repeatable).")
     ] = None,
-    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+    output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
     trials_sample: Annotated[int, typer.Option(help="Trials to write to the trials dataset.")] = 0,
     config_dir: Annotated[
         Path, typer.Option(help="Folder with base.yaml, scenarios/, evidence.yaml.")
-    ] = DEFAULT_CONFIG_DIR,
+    ] = Path(DEFAULT_CONFIG_DIR),
     verbose: Annotated[bool, typer.Option(help="Show Prefect's INFO logs.")] = False,
     debug: Annotated[bool, typer.Option(help="Print tracebacks of internal errors.")] = False,
 ) -> None:
     """Run the forecast once (by default the nightly job: all scenarios as of today)."""
 
-    def prepare() -> dict[str, Any]:
-        from pipeline.compose import resolve_scenarios
-        from pipeline.spec.evidence import load_evidence
+    def prepare() -> RunRequest:
+        from pipeline.compose import prepare_run
 
-        if trials is not None and trials < 1:
-            raise UserError(f"--trials must be at least 1 (got {trials})")
-        if chunk_size is not None and chunk_size < 1:
-            raise UserError(f"--chunk-size must be at least 1 (got {chunk_size})")
-        if workers < 1:
-            raise UserError(f"--workers must be at least 1 (got {workers})")
-        if seed is not None and seed < 0:
-            raise UserError(f"--seed must be a non-negative integer (got {seed})")
-        if trials_sample < 0:
-            raise UserError("--trials-sample must not be negative")
-        if target_se is not None and not target_se > 0:
-            raise UserError(f"--target-se must be positive (got {target_se})")
-        if max_trials is not None and max_trials < 1:
-            raise UserError(f"--max-trials must be at least 1 (got {max_trials})")
-        _check_runner(runner, dask_address)
-        when = _parse_date(as_of)
-        overrides = _parse_overrides(set_ or [])
-        _check_output(output)
-        chosen = resolve_scenarios(config_dir, scenario, overrides)  # validate up front
-        load_evidence(config_dir / "evidence.yaml")
-        sim = chosen[0].simulation
-        if (target_se if target_se is not None else sim.target_se) is None:
-            if max_trials is not None:
-                raise UserError("--max-trials needs --target-se (or simulation.target_se)")
-        else:
-            cap = max_trials if max_trials is not None else sim.max_trials
-            n = trials if trials is not None else sim.n_trials
-            if cap is not None and cap < n:
-                raise UserError(f"--max-trials ({cap}) must be at least the trials ({n})")
-        return {
-            "scenarios": scenario or None, "n_trials": trials, "seed": seed, "as_of": when,
-            "chunk_size": chunk_size, "overrides": overrides, "output_dir": output,
-            "trials_sample": trials_sample, "groups_per_scenario": workers,
-            "config_dir": str(config_dir), "target_se": target_se, "max_trials": max_trials,
-        }  # fmt: skip
+        request = RunRequest.checked(
+            scenarios=tuple(scenario) if scenario else None, n_trials=trials, seed=seed,
+            as_of=_parse_date(as_of), chunk_size=chunk_size,
+            overrides=_parse_overrides(set_ or []), output_dir=output,
+            trials_sample=trials_sample, workers=workers, config_dir=str(config_dir),
+            target_se=target_se, max_trials=max_trials, runner=runner,
+            dask_address=dask_address,
+        )  # fmt: skip
+        _check_dask_installed(request.runner)
+        _check_output(request.output_dir)
+        prepare_run(request)  # loads scenarios and evidence: file errors before Prefect starts
+        return request
 
-    params = _guard(prepare, debug=debug)
+    request = _guard(prepare, debug=debug)
     _quiet_prefect(verbose)
 
-    def execute() -> dict[str, Any]:
+    def execute() -> ForecastRunResult:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from flows.forecast import forecast_flow, progress_reporting
+        from flows.forecast import forecast_flow
+        from flows.progress import progress_reporting
 
-        flow = forecast_flow(runner, workers=workers, dask_address=dask_address)
+        flow = forecast_flow(request.runner, workers=request.workers,
+                             dask_address=request.dask_address)  # fmt: skip
         with Progress(
             TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} task(s)"),
             TimeElapsedColumn(), console=err, transient=True,
@@ -281,7 +253,7 @@ def run(
                 bar.update(job, completed=done, total=total)
 
             with progress_reporting(update):
-                return flow(**params)  # type: ignore[no-any-return]
+                return cast(ForecastRunResult, flow(**request.flow_parameters()))
 
     result = _guard(execute, debug=debug)
     _print_headline(result)
@@ -315,7 +287,7 @@ def validate(
 @app.command()
 def show(
     scenario: Annotated[str | None, typer.Option("--scenario", "-s", help="One scenario.")] = None,
-    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+    output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
 ) -> None:
     """Print the latest published summary (from the Parquet files alone)."""
 
@@ -359,7 +331,7 @@ def report(
     run_id: Annotated[
         str | None, typer.Option(help="One run (default: all runs of the date).")
     ] = None,
-    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+    output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
 ) -> None:
     """Rebuild the HTML report from the Parquet files alone."""
 
@@ -380,12 +352,12 @@ def report(
 
 @app.command()
 def backtest(
-    output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
+    output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
     trials: Annotated[int, typer.Option(help="Model trials per case.")] = 20_000,
     seed: Annotated[int | None, typer.Option(help="Seed (default: base.yaml's).")] = None,
-    config_dir: Annotated[
-        Path, typer.Option(help="Folder with base.yaml and backtest/.")
-    ] = DEFAULT_CONFIG_DIR,
+    config_dir: Annotated[Path, typer.Option(help="Folder with base.yaml and backtest/.")] = Path(
+        DEFAULT_CONFIG_DIR
+    ),
     verbose: Annotated[bool, typer.Option(help="Show Prefect's INFO logs.")] = False,
     debug: Annotated[bool, typer.Option(help="Print tracebacks of internal errors.")] = False,
 ) -> None:
@@ -404,25 +376,27 @@ def backtest(
     _guard(check, debug=debug)
     _quiet_prefect(verbose)
 
-    def execute() -> dict[str, Any]:
+    def execute() -> BacktestRunResult:
         from flows.backtest import backtest as backtest_flow
 
         with err.status("backtesting the 7th to 12th SMA negotiations..."):
-            return backtest_flow(  # type: ignore[no-any-return]
+            return backtest_flow(
                 output_dir=output, n_trials=trials, seed=seed, config_dir=str(config_dir)
             )
 
     result = _guard(execute, debug=debug)
-    out.print(result["table"], highlight=False, markup=False)
-    out.print(f"run {result['run_id']}; scores in {Path(output).resolve() / 'backtest'}")
+    out.print(result.table, highlight=False, markup=False)
+    out.print(f"run {result.run_id}; scores in {Path(output).resolve() / 'backtest'}")
 
 
 @app.command()
 def serve(
     cron: Annotated[str, typer.Option(help="Cron schedule of the nightly run.")] = "0 2 * * *",
     timezone: Annotated[str, typer.Option(help="Time zone of the schedule.")] = "Asia/Seoul",
-    output: Annotated[str, typer.Option(help="Output folder (made absolute).")] = "outputs",
-    config_dir: Annotated[Path, typer.Option(help="Config folder.")] = DEFAULT_CONFIG_DIR,
+    output: Annotated[
+        str, typer.Option(help="Output folder (made absolute).")
+    ] = DEFAULT_OUTPUT_DIR,
+    config_dir: Annotated[Path, typer.Option(help="Config folder.")] = Path(DEFAULT_CONFIG_DIR),
     verbose: Annotated[bool, typer.Option(help="Show Prefect's INFO logs.")] = True,
 ) -> None:
     """Register 'nightly-forecast/nightly' (cron) and 'forecast/adhoc' and serve them.

@@ -1,20 +1,21 @@
-"""A whole forecast run in plain Python: plans, block groups, merged summaries, Parquet tables.
+"""One forecast run in plain Python: request -> prepared run -> block groups -> merged results
+-> tables.
 
-The Prefect flows (flows/) call exactly these functions on the same block groups; the plain
-path :func:`run_forecast_tables` exists for tests, notebooks and the flow-equals-plain check.
+The Prefect flows (flows/) call exactly these functions on the same block groups, so a flow
+run and the plain path (:func:`run_scenario`, used by tests and notebooks) give the same
+numbers for the same request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ from pipeline.analysis.aggregate import (
     to_summary_frame,
     to_trials_frame,
 )
+from pipeline.analysis.convergence import DEFAULT_MAX_TRIALS, first_round
 from pipeline.analysis.sensitivity import (
     TrialSample,
     merge_samples,
@@ -36,16 +38,12 @@ from pipeline.analysis.sensitivity import (
 from pipeline.model.conditioning import condition_mask
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.plan import Plan, plan_run, run_block
-from pipeline.spec.evidence import EvidenceState
-from pipeline.spec.scenario import (
-    SCENARIO_NAME_PATTERN,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    scenario_paths,
-)
+from pipeline.model.seeding import root_entropy
+from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
+from pipeline.spec.request import RunRequest, resolve_scenarios
+from pipeline.spec.scenario import Scenario, ScenarioError
 
-#: Trials kept for rank sensitivity (the first ones by global trial index).
+#: Trials kept for rank sensitivity (the first ones by global trial index): the one definition.
 SENSITIVITY_CAPACITY = 100_000
 
 
@@ -164,100 +162,63 @@ def run_scenario(
     return functools.reduce(merge_groups, (run_group(scenario, run, evidence, g) for g in groups))
 
 
-# --------------------------------------------------------------------------- run requests
-
-SEOUL = "Asia/Seoul"
+# --------------------------------------------------------------------------- prepared runs
 
 
-def today_in_seoul(now: dt.datetime | None = None) -> date:
-    """Today's date in Asia/Seoul (the negotiation's calendar)."""
-    from zoneinfo import ZoneInfo
+@dataclass(frozen=True, eq=False)
+class PreparedRun:
+    """A request with its files loaded and every default resolved (small and picklable)."""
 
-    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(SEOUL)).date()
+    request: RunRequest
+    scenarios: tuple[Scenario, ...]
+    evidence: EvidenceState
+    settings: RunSettings
+    """Settings of the first round (a gated run raises ``n_trials`` round by round)."""
+    target_se: float | None
+    """Convergence gate target [percentage points] (None: a single round)."""
+    max_trials: int | None
+    """Cap on trials per scenario of a gated run (None without a gate)."""
+
+    @property
+    def sampler(self) -> str:
+        return self.scenarios[0].simulation.sampler
+
+    @property
+    def scenario_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scenarios)
 
 
-def resolve_scenarios(
-    config_dir: str | Path,
-    names: Sequence[str] | None = None,
-    overrides: Mapping[str, object] | None = None,
-) -> list[Scenario]:
-    """Load scenarios by name (configs/scenarios/<name>.yaml) or path; all of them if none.
+def prepare_run(request: RunRequest) -> PreparedRun:
+    """Load the scenarios and evidence a request names and resolve every default.
 
-    Raises ScenarioError for an unknown name, a bad file or a bad override.
+    Run-wide settings (seed, trials, chunk size, gate) come from the request, else from the
+    first scenario's ``simulation`` section. Raises ScenarioError naming the file or option.
     """
-    scenario_dir = Path(config_dir) / "scenarios"
-    if not names:
-        paths = scenario_paths(config_dir)
-        if not paths:
-            raise ScenarioError(str(scenario_dir), "", "no scenario files (*.yaml) found")
+    chosen = resolve_scenarios(request.config_dir, request.scenarios, request.overrides)
+    as_of = request.resolved_as_of()
+    evidence = evidence_as_of(load_evidence(request.evidence_path), as_of)
+    first = chosen[0].simulation
+    seed = request.seed if request.seed is not None else first.seed
+    settings = RunSettings(
+        as_of=as_of,
+        entropy=root_entropy(seed),
+        n_trials=request.n_trials if request.n_trials is not None else first.n_trials,
+        chunk_size=request.chunk_size if request.chunk_size is not None else first.chunk_size,
+        trials_sample=request.trials_sample,
+    )
+    target = request.target_se if request.target_se is not None else first.target_se
+    cap: int | None = None
+    if target is None:
+        if request.max_trials is not None:
+            raise ScenarioError("--max-trials", "", "needs --target-se (or simulation.target_se)")
     else:
-        paths = []
-        for name in names:
-            looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name
-            if looks_like_path:
-                paths.append(Path(name))
-                continue
-            if not re.fullmatch(SCENARIO_NAME_PATTERN, name):
-                raise ScenarioError(
-                    "--scenario", name,
-                    "a scenario name must match [a-z0-9_-]{1,64} (it becomes a folder name)",
-                )  # fmt: skip
-            path = scenario_dir / f"{name}.yaml"
-            if not path.exists():
-                known = ", ".join(p.stem for p in scenario_paths(config_dir)) or "none"
-                raise ScenarioError("--scenario", name, f"unknown scenario; known: {known}")
-            paths.append(path)
-    scenarios = [load_scenario(p, dict(overrides or {})) for p in paths]
-    seen: set[str] = set()
-    for scenario in scenarios:
-        if scenario.name in seen:
-            raise ScenarioError("--scenario", scenario.name, "scenario given twice")
-        seen.add(scenario.name)
-    return scenarios
-
-
-#: Metrics and statistics shown in the one-screen summary of a run.
-HEADLINE_QUANTILES: tuple[tuple[str, str], ...] = (
-    ("increase_pct", "p10"),
-    ("increase_pct", "p50"),
-    ("increase_pct", "p90"),
-    ("first_year_krw_bn", "p50"),
-    ("first_year_usd_m", "p50"),
-    ("months_to_settlement", "p50"),
-)
-HEADLINE_PROBABILITIES: tuple[str, ...] = (
-    "reopened_before_2029",
-    "settled_by_horizon",
-    "lapse",
-    "furlough",
-    "troop_threat",
-    "package_deal",
-)
-
-
-def headline(summary: pa.Table) -> dict[str, float]:
-    """The headline numbers of one scenario's summary table (for logs, artifacts, the CLI)."""
-    rows = {
-        (m, s): v
-        for m, s, v in zip(
-            summary.column("metric").to_pylist(),
-            summary.column("statistic").to_pylist(),
-            summary.column("value").to_pylist(),
-            strict=True,
+        cap = request.max_trials if request.max_trials is not None else first.max_trials
+        cap = cap if cap is not None else max(DEFAULT_MAX_TRIALS, settings.n_trials)
+        if cap < settings.n_trials:
+            raise ScenarioError(
+                "--max-trials", "", f"({cap}) must be at least the trials ({settings.n_trials})"
+            )
+        settings = dataclasses.replace(
+            settings, n_trials=first_round(settings.n_trials, settings.chunk_size, cap)
         )
-    }
-    out = {f"{m}_{s}": rows.get((m, s)) for m, s in HEADLINE_QUANTILES}
-    out.update({f"p_{e}": rows.get((e, "prob")) for e in HEADLINE_PROBABILITIES})
-    n_rows = {
-        m: n
-        for m, st, n in zip(
-            summary.column("metric").to_pylist(),
-            summary.column("statistic").to_pylist(),
-            summary.column("n_trials").to_pylist(),
-            strict=True,
-        )
-        if st == "prob"
-    }
-    # Every yes/no outcome over all trials is defined on every kept trial.
-    out["n_trials_effective"] = n_rows.get("settled_by_horizon")
-    return {k: (float("nan") if v is None else float(v)) for k, v in out.items()}
+    return PreparedRun(request, tuple(chosen), evidence, settings, target, cap)

@@ -1,0 +1,63 @@
+"""Prefect artifacts of a forecast run: summary, headline table, drift table, report link."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from pipeline.outputs.drift import drift_artifact_rows
+from pipeline.report.build import report_artifact_markdown
+
+
+def summary_markdown(as_of: date, run_id: str, heads: dict[str, dict[str, float]]) -> str:
+    """The run's headline numbers as a markdown table."""
+    lines = [
+        f"### SMA forecast as of {as_of.isoformat()} (run `{run_id}`)",
+        "",
+        "| scenario | increase p10 | p50 | p90 | first year KRW bn p50 | months p50 "
+        "| P(reopen < 2029) | P(lapse) | P(package) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, h in heads.items():
+        lines.append(
+            f"| {name} | {h['increase_pct_p10']:.1f}% | {h['increase_pct_p50']:.1f}% "
+            f"| {h['increase_pct_p90']:.1f}% | {h['first_year_krw_bn_p50']:,.0f} "
+            f"| {h['months_to_settlement_p50']:.1f} | {h['p_reopened_before_2029']:.2f} "
+            f"| {h['p_lapse']:.2f} | {h['p_package_deal']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def publish_artifacts(
+    *,
+    as_of: date,
+    run_id: str,
+    heads: dict[str, dict[str, float]],
+    drift: dict[str, pa.Table],
+    drift_flags: int,
+    report: Path | None,
+) -> None:
+    """Create the run's artifacts in the Prefect API (visible in the UI)."""
+    create_table_artifact(
+        key="sma-forecast-drift", table=drift_artifact_rows(drift),
+        description="Changes since the previous published run (flagged: beyond MC noise)",
+    )  # fmt: skip
+    if report is not None:
+        create_markdown_artifact(
+            key="sma-forecast-report",
+            markdown=report_artifact_markdown(report, as_of=as_of, drift_flags=drift_flags),
+            description=f"HTML report for {as_of}",
+        )
+    create_markdown_artifact(
+        key="sma-forecast-summary",
+        markdown=summary_markdown(as_of, run_id, heads),
+        description=f"SMA forecast as of {as_of}",
+    )
+    create_table_artifact(
+        key="sma-forecast-headline",
+        table=[{"scenario": n, **{k: round(v, 4) for k, v in h.items()}} for n, h in heads.items()],
+        description="Headline numbers per scenario",
+    )

@@ -1,0 +1,59 @@
+"""The forecast flow's Prefect tasks: coarse steps, each one call into pipeline/.
+
+Tasks are coarse on purpose (tens per run, not thousands): each costs a few ms of Prefect
+bookkeeping, and a block group already holds many blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from pipeline.compose import GroupResult, RunSettings, run_group, scenario_tables
+from pipeline.outputs import io
+from pipeline.outputs.schema import RunRecord
+from pipeline.report.build import build_report
+from pipeline.spec.evidence import EvidenceState
+from pipeline.spec.scenario import Scenario
+
+
+@task(name="simulate-blocks", cache_policy=NO_CACHE)
+def simulate_blocks(
+    scenario: Scenario, run: RunSettings, evidence: EvidenceState, blocks: list[int]
+) -> GroupResult:
+    """Simulate one group of blocks of one scenario and reduce it to mergeable summaries."""
+    return run_group(scenario, run, evidence, blocks)
+
+
+@task(name="build-tables", cache_policy=NO_CACHE)
+def build_tables(result: GroupResult, run_id: str, created_at: dt.datetime) -> dict[str, pa.Table]:
+    """The Parquet tables of one scenario (incl. rank sensitivity from the bounded sample)."""
+    return scenario_tables(result, run_id=run_id, created_at=created_at)
+
+
+@task(name="publish-outputs", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_outputs(
+    output_dir: str, record: RunRecord, tables: dict[str, dict[str, pa.Table]]
+) -> list[str]:
+    """Publish the run's Parquet files atomically (retried: IO can fail transiently)."""
+    return [str(p) for p in io.publish_run(output_dir, record, tables)]
+
+
+@task(name="build-report", retries=1, cache_policy=NO_CACHE)
+def write_report(output_dir: str, as_of: date) -> Path:
+    """Rebuild the HTML report of the as-of date from the published Parquet files."""
+    return build_report(output_dir, as_of_date=as_of)
+
+
+@task(name="record-failed-run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def record_failure(output_dir: str, record: RunRecord) -> None:
+    """Append the failed attempt's row to ``runs``."""
+    try:
+        io.record_failed_run(output_dir, record)
+    except FileExistsError:
+        pass  # the run was published before the failure: its row stands

@@ -1,0 +1,186 @@
+"""The run request: what one forecast run is asked to do, validated once, every default here.
+
+The CLI, both forecast flows, the deployments and the tests build a :class:`RunRequest`; its
+field checks are the only place run settings are validated. Loading what it names (scenario
+files, evidence) happens in :func:`pipeline.compose.prepare_run`, which raises
+:class:`~pipeline.spec.scenario.ScenarioError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.spec.scenario import (
+    SCENARIO_NAME_PATTERN,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    scenario_paths,
+)
+
+REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
+#: Folder with base.yaml, scenarios/, evidence.yaml and backtest/.
+DEFAULT_CONFIG_DIR: Final[str] = str(REPO_ROOT / "configs")
+DEFAULT_OUTPUT_DIR: Final[str] = "outputs"
+#: Parallel tasks per scenario (worker threads, or processes of a local Dask cluster).
+DEFAULT_WORKERS: Final[int] = 2
+#: Task runners of the forecast flow.
+RUNNERS: Final[tuple[str, ...]] = ("threads", "dask")
+Runner = Literal["threads", "dask"]
+#: The negotiation's calendar: "today" and the nightly schedule are in Seoul.
+SEOUL: Final[str] = "Asia/Seoul"
+
+#: The command-line option of each field (for error messages that name what the user typed).
+CLI_OPTIONS: Final[dict[str, str]] = {
+    "scenarios": "--scenario",
+    "n_trials": "--trials",
+    "overrides": "--set",
+    "output_dir": "--output",
+}
+
+
+def today_in_seoul(now: dt.datetime | None = None) -> date:
+    """Today's date in Asia/Seoul (the negotiation's calendar)."""
+    from zoneinfo import ZoneInfo
+
+    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(SEOUL)).date()
+
+
+class RunRequest(BaseModel):
+    """One forecast run as asked for (None: take the value from the scenario files)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scenarios: tuple[str, ...] | None = None
+    """Scenario names (configs/scenarios/<name>.yaml) or YAML paths; None or empty: all."""
+    n_trials: int | None = Field(default=None, ge=1, le=10**10)
+    """Trials per scenario (default: the first scenario's simulation.n_trials)."""
+    seed: int | None = Field(default=None, ge=0, lt=2**128)
+    """Root seed (default: the first scenario's simulation.seed; none there: fresh entropy)."""
+    as_of: date | None = None
+    """Date of the forecast (default: today in Seoul)."""
+    chunk_size: int | None = Field(default=None, ge=1, le=10**8)
+    """Trials per block (default: simulation.chunk_size). Results depend on it."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """``INPUT.FIELD`` or ``section.field`` -> value, applied to every scenario."""
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    trials_sample: int = Field(default=0, ge=0, le=10**7)
+    """Trials written to the optional ``trials`` dataset (0: none)."""
+    workers: int = Field(default=DEFAULT_WORKERS, ge=1, le=256)
+    """Parallel tasks per scenario (block groups); never changes the numbers."""
+    config_dir: str = DEFAULT_CONFIG_DIR
+    evidence_file: str | None = None
+    """Evidence YAML (default: <config_dir>/evidence.yaml)."""
+    target_se: float | None = Field(default=None, gt=0)
+    """Convergence gate target [percentage points] (default: simulation.target_se)."""
+    max_trials: int | None = Field(default=None, ge=1, le=10**10)
+    """Cap on trials per scenario of a gated run (default: simulation.max_trials)."""
+    runner: Runner = "threads"
+    dask_address: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+]*://\S+$")
+    """Scheduler of an existing Dask cluster (with runner 'dask')."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunRequest:
+        if self.dask_address is not None and self.runner != "dask":
+            raise ValueError("--dask-address needs --runner dask")
+        if self.max_trials is not None and self.n_trials is not None:
+            if self.max_trials < self.n_trials:
+                raise ValueError(
+                    f"--max-trials ({self.max_trials}) must be at least the trials "
+                    f"({self.n_trials})"
+                )
+        return self
+
+    @classmethod
+    def checked(cls, **fields: Any) -> RunRequest:
+        """Build a request; an invalid field raises ScenarioError naming its CLI option and
+        what is allowed (e.g. ``--trials: must be at least 1 (got 0)``)."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else ""
+            option = CLI_OPTIONS.get(name, "--" + name.replace("_", "-")) if name else "run"
+            raise ScenarioError(option, "", _problem(err)) from None
+
+    def flow_parameters(self) -> dict[str, Any]:
+        """The ``forecast`` flow's parameters for this request (the runner is chosen apart)."""
+        params = self.model_dump(exclude={"runner", "dask_address"})
+        params["scenarios"] = list(self.scenarios) if self.scenarios else None
+        return params
+
+    @property
+    def evidence_path(self) -> Path:
+        return Path(self.evidence_file or Path(self.config_dir) / "evidence.yaml")
+
+    def resolved_as_of(self) -> date:
+        return self.as_of or today_in_seoul()
+
+
+_BOUND_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "greater_than_equal": ("ge", "must be at least"),
+    "greater_than": ("gt", "must be greater than"),
+    "less_than_equal": ("le", "must be at most"),
+    "less_than": ("lt", "must be below"),
+}
+
+
+def _problem(err: Mapping[str, Any]) -> str:
+    """A validation error in words: what is allowed and what was given."""
+    kind = str(err.get("type", ""))
+    got = err.get("input")
+    if kind in _BOUND_WORDS:
+        key, words = _BOUND_WORDS[kind]
+        return f"{words} {err.get('ctx', {}).get(key)} (got {got!r})"
+    if kind == "string_pattern_mismatch":
+        return f"{got!r} is not an address like tcp://host:8786"
+    if kind == "literal_error":
+        return f"{got!r} is not one of {', '.join(RUNNERS)}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def resolve_scenarios(
+    config_dir: str | Path,
+    names: Sequence[str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> list[Scenario]:
+    """Load scenarios by name (configs/scenarios/<name>.yaml) or path; all of them if none.
+
+    Raises ScenarioError for an unknown name, a bad file or a bad override.
+    """
+    scenario_dir = Path(config_dir) / "scenarios"
+    if not names:
+        paths = scenario_paths(config_dir)
+        if not paths:
+            raise ScenarioError(str(scenario_dir), "", "no scenario files (*.yaml) found")
+    else:
+        paths = []
+        for name in names:
+            looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name
+            if looks_like_path:
+                paths.append(Path(name))
+                continue
+            if not re.fullmatch(SCENARIO_NAME_PATTERN, name):
+                raise ScenarioError(
+                    "--scenario", name,
+                    "a scenario name must match [a-z0-9_-]{1,64} (it becomes a folder name)",
+                )  # fmt: skip
+            path = scenario_dir / f"{name}.yaml"
+            if not path.exists():
+                known = ", ".join(p.stem for p in scenario_paths(config_dir)) or "none"
+                raise ScenarioError("--scenario", name, f"unknown scenario; known: {known}")
+            paths.append(path)
+    scenarios = [load_scenario(p, dict(overrides or {})) for p in paths]
+    seen: set[str] = set()
+    for scenario in scenarios:
+        if scenario.name in seen:
+            raise ScenarioError("--scenario", scenario.name, "scenario given twice")
+        seen.add(scenario.name)
+    return scenarios
