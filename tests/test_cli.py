@@ -37,7 +37,7 @@ def _bad_scenario(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--trials", "0"], "--trials must be at least 1"),
+        (["--trials", "0"], "--trials: must be at least 1 (got 0)"),
         (["--set", "not_an_input.p95=3"], "unknown input or setting 'not_an_input'"),
         (["--set", "krw_per_usd"], "expected INPUT.FIELD=VALUE"),
         (["--set", "trump_demand_intensity.max=1.5"], "outside the allowed range [0, 1]"),
@@ -45,8 +45,15 @@ def _bad_scenario(tmp_path: Path) -> Path:
         (["--scenario", "nope"], "unknown scenario; known: baseline"),
         (["--scenario", "Bad Name"], "[a-z0-9_-]{1,64}"),
         (["--as-of", "2026-13-01"], "--as-of: '2026-13-01' is not a date"),
-        (["--chunk-size", "0"], "--chunk-size must be at least 1"),
-        (["--workers", "0"], "--workers must be at least 1"),
+        (["--chunk-size", "0"], "--chunk-size: must be at least 1"),
+        (["--workers", "0"], "--workers: must be at least 1"),
+        (["--seed", "-1"], "--seed: must be at least 0"),
+        (["--target-se", "0"], "--target-se: must be greater than 0"),
+        (["--max-trials", "5000"], "--max-trials: needs --target-se"),
+        (["--trials", "9000", "--target-se", "1", "--max-trials", "5000"], "must be at least"),
+        (["--runner", "mpi"], "--runner: 'mpi' is not one of threads, dask"),
+        (["--dask-address", "tcp://127.0.0.1:8786"], "--dask-address needs --runner dask"),
+        (["--runner", "dask", "--dask-address", "nowhere"], "is not an address like"),
     ],
 )
 def test_user_errors_exit_2_and_write_nothing(output: Path, args: list[str], needle: str) -> None:

@@ -207,7 +207,7 @@ def test_flow_gate_records_target_and_achieved_se(prefect_harness: str, tmp_path
         chunk_size=CHUNK, output_dir=str(tmp_path), target_se=0.35, max_trials=40_000,
     )  # fmt: skip
     _, n_final, se = _gated(["baseline", "drawn_out"], 1500, target=0.35, cap=40_000)
-    assert result["n_trials"] == n_final and result["achieved_se"] == se
+    assert result.n_trials == n_final and result.achieved_se == se
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
     assert list(runs.target_se) == [0.35] and list(runs.achieved_se) == [se]
     assert list(runs.n_trials) == [2 * n_final]

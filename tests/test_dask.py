@@ -74,7 +74,7 @@ def test_existing_cluster_gives_the_thread_runners_numbers(  # type: ignore[no-u
             result = flow(output_dir=str(tmp_path), **PARAMS)
     workers = {t["worker"] for t in stream.data}
     assert len(workers) == 2, stream.data  # 2 scenarios x 2 groups over 2 worker processes
-    assert result["headline"] == thread_result["headline"]
+    assert result.headline == thread_result.headline
     _assert_same_numbers(thread_tables, _published(tmp_path))
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
     assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == 2 * PARAMS["n_trials"]
@@ -90,7 +90,7 @@ def test_local_cluster_started_by_the_runner(threads_run, tmp_path: Path) -> Non
 
 
 def test_runner_arguments_are_checked() -> None:
-    from flows.forecast import task_runner
+    from flows.runners import task_runner
 
     with pytest.raises(ValueError, match="needs --runner dask"):
         task_runner("threads", dask_address="tcp://127.0.0.1:8786")

@@ -48,7 +48,7 @@ def test_every_dataset_is_readable_by_pyarrow_and_duckdb(flow_run_dir) -> None: 
         "hive_partitioning=true) order by 1"
     ).fetchall()
     assert [s for (s,) in scen] == ["baseline", "hardline"]
-    assert result["as_of"] == AS_OF.isoformat()
+    assert result.as_of == AS_OF
 
 
 def test_schema_is_as_documented(flow_run_dir) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ def test_flow_equals_plain_python(flow_run_dir, repo_root: Path) -> None:  # typ
     for scenario in resolve_scenarios(repo_root / "configs", ["baseline", "hardline"]):
         plain = run_scenario(scenario, run, evidence, n_groups=1)
         table = scenario_tables(
-            plain, run_id=str(result["run_id"]), created_at=dt.datetime.now(dt.UTC)
+            plain, run_id=str(result.run_id), created_at=dt.datetime.now(dt.UTC)
         )["summary"].to_pandas()
         flow = published[published.scenario == scenario.name]
         left = table.set_index(["metric", "statistic"]).value.sort_index()
@@ -156,7 +156,7 @@ def test_transient_publication_error_is_retried(  # type: ignore[no-untyped-def]
     result = forecast(scenarios=["baseline"], n_trials=300, seed=1, as_of=AS_OF,
                       chunk_size=300, output_dir=str(tmp_path))  # fmt: skip
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
-    assert list(runs.status) == ["completed"] and runs.run_id.iloc[0] == result["run_id"]
+    assert list(runs.status) == ["completed"] and runs.run_id.iloc[0] == result.run_id
 
 
 def test_rerun_replaces_partition(tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_backtest_flow_publishes_scores(tmp_path: Path) -> None:
 
     result = backtest(output_dir=str(tmp_path), n_trials=500, seed=3)
     table = io.read_dataset(tmp_path, "backtest").to_pandas()
-    assert set(table.run_id) == {result["run_id"]}
+    assert set(table.run_id) == {result.run_id}
     assert {"model", "historical"} <= set(table.forecaster)
     assert {"crps", "pit", "covers_90"} <= set(table.score)
     glob = f"{tmp_path}/backtest/**/*.parquet"
@@ -183,7 +183,7 @@ def test_backtest_flow_publishes_scores(tmp_path: Path) -> None:
     assert rows.fetchall()[0][0] == len(table)
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
     assert list(runs.flow_name) == ["backtest"] and list(runs.status) == ["completed"]
-    assert "CRPS ratio model / best baseline" in result["table"]
+    assert "CRPS ratio model / best baseline" in result.table
 
 
 def test_run_writes_drift_inputs_and_report(flow_run_dir) -> None:  # type: ignore[no-untyped-def]
@@ -193,7 +193,7 @@ def test_run_writes_drift_inputs_and_report(flow_run_dir) -> None:  # type: igno
     assert drift.previous_run_id.isna().all()  # the first run has nothing to compare with
     inputs = io.read_dataset(out, "inputs").to_pandas()
     assert "trump_demand_intensity" in set(inputs.input)
-    report = Path(str(result["report"]))
+    report = Path(str(result.report))
     assert report.name == "index.html" and report.exists()
     assert report.parent == out / "reports" / f"as_of_date={AS_OF}"
 
@@ -206,7 +206,7 @@ def test_same_seed_rerun_has_zero_unflagged_drift(tmp_path: Path) -> None:
     first = forecast(**kwargs)
     second = forecast(**kwargs)
     drift = io.read_dataset(tmp_path, "drift").to_pandas()
-    assert set(drift.run_id) == {second["run_id"]}
-    assert set(drift.previous_run_id) == {first["run_id"]}
+    assert set(drift.run_id) == {second.run_id}
+    assert set(drift.previous_run_id) == {first.run_id}
     assert (drift.change.fillna(0) == 0).all() and not drift.flagged.any()
-    assert second["drift_flags"] == 0
+    assert second.drift_flags == 0
