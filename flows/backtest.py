@@ -13,7 +13,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.forecast import DEFAULT_CONFIG_DIR, _git_commit, _package_version
-from pipeline.backtest.backtest import (
+from pipeline.backtest import (
+    DEFAULT_BACKTEST_TRIALS,
     backtest_forecasts,
     backtest_table,
     crps_ratios,
@@ -39,7 +40,7 @@ def publish(output_dir: str, record: RunRecord, table: Any) -> list[str]:
 @flow(name="backtest", description="Score sma-forecast against past SMA negotiations.")
 def backtest(
     output_dir: str = "outputs",
-    n_trials: int = 20_000,
+    n_trials: int = DEFAULT_BACKTEST_TRIALS,
     seed: int | None = None,
     config_dir: str = DEFAULT_CONFIG_DIR,
 ) -> dict[str, Any]:

@@ -381,7 +381,10 @@ def report(
 @app.command()
 def backtest(
     output: Annotated[str, typer.Option(help="Output folder.")] = "outputs",
-    trials: Annotated[int, typer.Option(help="Model trials per case.")] = 20_000,
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Model trials per case (default: DEFAULT_BACKTEST_TRIALS)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default: base.yaml's).")] = None,
     config_dir: Annotated[
         Path, typer.Option(help="Folder with base.yaml and backtest/.")
@@ -392,9 +395,9 @@ def backtest(
     """Forecast every past SMA negotiation as of its start, score it against the baselines."""
 
     def check() -> None:
-        from pipeline.backtest.backtest import load_cases
+        from pipeline.backtest import load_cases
 
-        if trials < 100:
+        if trials is not None and trials < 100:
             raise UserError(f"--trials must be at least 100 (got {trials})")
         if seed is not None and seed < 0:
             raise UserError(f"--seed must be a non-negative integer (got {seed})")
@@ -406,10 +409,12 @@ def backtest(
 
     def execute() -> dict[str, Any]:
         from flows.backtest import backtest as backtest_flow
+        from pipeline.backtest import DEFAULT_BACKTEST_TRIALS
 
+        n_trials = DEFAULT_BACKTEST_TRIALS if trials is None else trials
         with err.status("backtesting the 7th to 12th SMA negotiations..."):
             return backtest_flow(  # type: ignore[no-any-return]
-                output_dir=output, n_trials=trials, seed=seed, config_dir=str(config_dir)
+                output_dir=output, n_trials=n_trials, seed=seed, config_dir=str(config_dir)
             )
 
     result = _guard(execute, debug=debug)
