@@ -14,7 +14,8 @@ from prefect.runtime import flow_run
 
 from flows.provenance import git_commit, package_version
 from flows.results import BacktestRunResult
-from pipeline.backtest.backtest import (
+from pipeline.backtest import (
+    DEFAULT_BACKTEST_TRIALS,
     BacktestForecasts,
     backtest_forecasts,
     backtest_table,
@@ -41,7 +42,7 @@ def publish(output_dir: str, record: RunRecord, table: Any) -> list[str]:
 @flow(name="backtest", description="Score sma-forecast against past SMA negotiations.")
 def backtest(
     output_dir: str = DEFAULT_OUTPUT_DIR,
-    n_trials: int = 20_000,
+    n_trials: int = DEFAULT_BACKTEST_TRIALS,
     seed: int | None = None,
     config_dir: str = DEFAULT_CONFIG_DIR,
 ) -> BacktestRunResult:

@@ -31,6 +31,7 @@ from rich.table import Table  # noqa: E402
 
 from flows.results import BacktestRunResult, ForecastRunResult  # noqa: E402
 from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run before it starts)
+    DEFAULT_BACKTEST_TRIALS,
     DEFAULT_CONFIG_DIR,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_WORKERS,
@@ -353,7 +354,7 @@ def report(
 @app.command()
 def backtest(
     output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
-    trials: Annotated[int, typer.Option(help="Model trials per case.")] = 20_000,
+    trials: Annotated[int, typer.Option(help="Model trials per case.")] = DEFAULT_BACKTEST_TRIALS,
     seed: Annotated[int | None, typer.Option(help="Seed (default: base.yaml's).")] = None,
     config_dir: Annotated[Path, typer.Option(help="Folder with base.yaml and backtest/.")] = Path(
         DEFAULT_CONFIG_DIR
@@ -364,7 +365,7 @@ def backtest(
     """Forecast every past SMA negotiation as of its start, score it against the baselines."""
 
     def check() -> None:
-        from pipeline.backtest.backtest import load_cases
+        from pipeline.backtest import load_cases
 
         if trials < 100:
             raise UserError(f"--trials must be at least 100 (got {trials})")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import shutil
 from datetime import date
@@ -15,8 +16,12 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline.backtest import backtest as bt
+import pipeline.backtest as bt
+from pipeline.analysis import scoring
+from pipeline.backtest.tuning import _tuning_set
 from pipeline.model.plan import month_index
+from pipeline.outputs.schema import BACKTEST_SCHEMA
+from pipeline.outputs.tables.backtest import ROW_COLUMNS, build_backtest_table
 from pipeline.spec.history import DATA_DIR, load_history
 from pipeline.spec.scenario import ScenarioError
 
@@ -199,7 +204,7 @@ def test_baselines_use_only_what_was_known() -> None:
 def test_tuning_uses_only_earlier_cases() -> None:
     cases, _ = bt.load_cases(CONFIGS)
     real = bt.realized_outcomes(load_history())
-    sets = {c.sma_number: [o.sma_number for o in bt._tuning_set(c, cases, real)] for c in cases}
+    sets = {c.sma_number: [o.sma_number for o in _tuning_set(c, cases, real)] for c in cases}
     assert sets == {
         7: [],
         8: [7],
@@ -269,7 +274,7 @@ def scores(tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
 
 
 def test_run_backtest_table_contract(scores: pa.Table) -> None:
-    assert scores.schema.equals(bt.BACKTEST_SCHEMA)
+    assert scores.schema.equals(BACKTEST_SCHEMA)
     df = scores.to_pandas()
     assert set(df["run_id"]) == {"test-run"}
     assert not df.duplicated(["case", "target", "forecaster", "score"]).any()
@@ -306,8 +311,8 @@ def test_scores_are_the_scoring_functions_applied_to_the_forecasts(tmp_path: Pat
         & (table["target"] == "increase_pct")
         & (table["forecaster"] == "historical")
     ].set_index("score")["value"]
-    assert row["crps"] == pytest.approx(bt.scoring.crps_from_samples(x, 8.2))
-    assert row["pit"] == pytest.approx(bt.scoring.pit(x, 8.2))
+    assert row["crps"] == pytest.approx(scoring.crps_from_samples(x, 8.2))
+    assert row["pit"] == pytest.approx(scoring.pit(x, 8.2))
     lapse = table[(table["case"] == "sma10") & (table["target"] == "lapse")]
     model_p = float(np.mean(fc.samples["model"]["lapse"]))
     brier = lapse[(lapse["forecaster"] == "model") & (lapse["score"] == "brier")]["value"]
@@ -358,3 +363,33 @@ def test_base_yaml_holds_the_priors_tuned_on_every_case() -> None:
         spec = base.inputs[name]
         assert (spec.min, spec.mode, spec.max) == (lo, mode, hi)  # type: ignore[union-attr]
         assert spec in grid.knobs[name]
+
+
+def test_score_rows_carry_exactly_the_table_builders_columns() -> None:
+    assert tuple(f.name for f in dataclasses.fields(bt.ScoreRow)) == ROW_COLUMNS
+    row = bt.ScoreRow(
+        case="sma07",
+        sma_number=7,
+        case_as_of_date=date(2006, 5, 1),
+        target="lapse",
+        unit="probability",
+        forecaster="model",
+        score="brier",
+        value=0.25,
+        realized=0.0,
+        forecast_p05=0.5,
+        forecast_p50=0.5,
+        forecast_p95=0.5,
+        n_samples=10,
+        defined_share=1.0,
+        history_used="",
+        priors="",
+    )
+    table = build_backtest_table([dataclasses.asdict(row)], run_id="r", created_at=CREATED)
+    assert table.schema.equals(BACKTEST_SCHEMA)
+    assert table.to_pylist()[0]["run_id"] == "r" and table.num_rows == 1
+    bad = dataclasses.asdict(row)
+    del bad["priors"]
+    bad["extra"] = 1
+    with pytest.raises(ValueError, match=r"missing columns \['priors'\], unknown \['extra'\]"):
+        build_backtest_table([bad], run_id="r", created_at=CREATED)

@@ -31,6 +31,8 @@ DEFAULT_CONFIG_DIR: Final[str] = str(REPO_ROOT / "configs")
 DEFAULT_OUTPUT_DIR: Final[str] = "outputs"
 #: Parallel tasks per scenario (worker threads, or processes of a local Dask cluster).
 DEFAULT_WORKERS: Final[int] = 2
+#: Model trials per past negotiation in a backtest.
+DEFAULT_BACKTEST_TRIALS: Final[int] = 20_000
 #: Task runners of the forecast flow.
 RUNNERS: Final[tuple[str, ...]] = ("threads", "dask")
 Runner = Literal["threads", "dask"]
