@@ -21,7 +21,7 @@ from pipeline.backtest.backtest import (
 )
 from pipeline.compose import today_in_seoul
 from pipeline.outputs import io
-from pipeline.outputs.schema import RunRecord
+from pipeline.outputs.records import RunRecord
 
 
 @task(name="forecast-cases", cache_policy=NO_CACHE)

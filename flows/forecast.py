@@ -53,7 +53,7 @@ from pipeline.compose import (
 from pipeline.model.seeding import root_entropy
 from pipeline.outputs import io
 from pipeline.outputs.drift import drift_artifact_rows, drift_for
-from pipeline.outputs.schema import RunRecord
+from pipeline.outputs.records import RunRecord
 from pipeline.report.build import build_report, inputs_table, report_artifact_markdown
 from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.spec.scenario import Scenario

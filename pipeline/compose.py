@@ -18,24 +18,20 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.analysis.aggregate import (
-    BlockSummary,
-    merge,
-    summarize_block,
-    to_histogram_frame,
-    to_summary_frame,
-    to_trials_frame,
-)
-from pipeline.analysis.sensitivity import (
+from pipeline.analysis.accumulators import BlockSummary, merge, summarize_block
+from pipeline.analysis.rank_sensitivity import (
     TrialSample,
     merge_samples,
     sample_trials,
     sensitivity_from_sample,
-    to_sensitivity_frame,
 )
 from pipeline.model.conditioning import condition_mask
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.plan import Plan, plan_run, run_block
+from pipeline.outputs.tables.histograms import to_histogram_frame
+from pipeline.outputs.tables.sensitivity import to_sensitivity_frame
+from pipeline.outputs.tables.summary import to_summary_frame
+from pipeline.outputs.tables.trials import to_trials_frame
 from pipeline.spec.evidence import EvidenceState
 from pipeline.spec.scenario import (
     SCENARIO_NAME_PATTERN,
