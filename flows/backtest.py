@@ -23,7 +23,7 @@ from pipeline.backtest import (
     score_forecasts,
 )
 from pipeline.outputs import io
-from pipeline.outputs.schema import RunRecord
+from pipeline.outputs.records import RunRecord
 from pipeline.spec.request import DEFAULT_CONFIG_DIR, DEFAULT_OUTPUT_DIR, today_in_seoul
 
 

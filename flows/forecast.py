@@ -59,7 +59,7 @@ from pipeline.compose import (
 from pipeline.outputs import io
 from pipeline.outputs.drift import drift_for
 from pipeline.outputs.headline import headline
-from pipeline.outputs.schema import RunRecord
+from pipeline.outputs.records import RunRecord
 from pipeline.report.build import inputs_table
 from pipeline.spec.request import (
     DEFAULT_CONFIG_DIR,

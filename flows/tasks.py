@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pipeline.compose import GroupResult, RunSettings, run_group, scenario_tables
 from pipeline.outputs import io
-from pipeline.outputs.schema import RunRecord
+from pipeline.outputs.records import RunRecord
 from pipeline.report.build import build_report
 from pipeline.spec.evidence import EvidenceState
 from pipeline.spec.scenario import Scenario

@@ -19,26 +19,22 @@ from datetime import date
 
 import pyarrow as pa
 
-from pipeline.analysis.aggregate import (
-    BlockSummary,
-    merge,
-    summarize_block,
-    to_histogram_frame,
-    to_summary_frame,
-    to_trials_frame,
-)
+from pipeline.analysis.accumulators import BlockSummary, merge, summarize_block
 from pipeline.analysis.convergence import DEFAULT_MAX_TRIALS, first_round
-from pipeline.analysis.sensitivity import (
+from pipeline.analysis.rank_sensitivity import (
     TrialSample,
     merge_samples,
     sample_trials,
     sensitivity_from_sample,
-    to_sensitivity_frame,
 )
 from pipeline.model.conditioning import condition_mask
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.plan import Plan, plan_run, run_block
 from pipeline.model.seeding import root_entropy
+from pipeline.outputs.tables.histograms import to_histogram_frame
+from pipeline.outputs.tables.sensitivity import to_sensitivity_frame
+from pipeline.outputs.tables.summary import to_summary_frame
+from pipeline.outputs.tables.trials import to_trials_frame
 from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.spec.request import RunRequest, resolve_scenarios
 from pipeline.spec.scenario import Scenario, ScenarioError

@@ -24,7 +24,7 @@ from pipeline.compose import (
 )
 from pipeline.outputs import io
 from pipeline.outputs.drift import drift_for
-from pipeline.outputs.schema import RunRecord
+from pipeline.outputs.records import RunRecord
 from pipeline.report.build import inputs_table
 from pipeline.spec.evidence import evidence_as_of, load_evidence
 

@@ -1,4 +1,5 @@
-"""Tests of pipeline.analysis.aggregate: mergeability, quantile error bounds, standard errors, frames."""
+"""Tests of pipeline.analysis.accumulators and .statistics: mergeability, quantile error bounds,
+standard errors, and the summary, histograms and trials frames of pipeline.outputs.tables."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.analysis import aggregate as agg
+from pipeline.analysis import accumulators as accum
+from pipeline.analysis import statistics as stat
 from pipeline.model.outcomes import BOOLEAN_OUTCOMES, ESCALATION_RULES, NUMERIC_OUTCOMES, Outcomes
 from pipeline.outputs import schema
+from pipeline.outputs.tables.histograms import to_histogram_frame
+from pipeline.outputs.tables.summary import to_summary_frame
+from pipeline.outputs.tables.trials import to_trials_frame
 
 BASE_YEAR = 2025
 PATH_YEARS = (2026, 2027, 2028, 2029, 2030, 2031)
@@ -64,7 +69,9 @@ def make_outcomes(n: int, seed: int, path_years: tuple[int, ...] = PATH_YEARS) -
     )
 
 
-def assert_summaries_equal(a: agg.BlockSummary, b: agg.BlockSummary, rtol: float = 1e-9) -> None:
+def assert_summaries_equal(
+    a: accum.BlockSummary, b: accum.BlockSummary, rtol: float = 1e-9
+) -> None:
     assert (a.n_trials, a.n_effective, a.path_years) == (b.n_trials, b.n_effective, b.path_years)
     assert dict(a.events) == dict(b.events)
     assert list(a.metrics) == list(b.metrics)
@@ -82,32 +89,32 @@ def outcomes() -> Outcomes:
 
 
 @pytest.fixture(scope="module")
-def summary(outcomes: Outcomes) -> agg.BlockSummary:
-    return agg.summarize_block(outcomes)
+def summary(outcomes: Outcomes) -> accum.BlockSummary:
+    return accum.summarize_block(outcomes)
 
 
 # --------------------------------------------------------------------------- mergeability
 
 
 def test_one_block_equals_seven_blocks_in_any_grouping(
-    outcomes: Outcomes, summary: agg.BlockSummary
+    outcomes: Outcomes, summary: accum.BlockSummary
 ) -> None:
     cuts = [0, 1, 1000, 1001, 17_000, 30_000, 44_444, 60_000]  # unequal, includes size 1
     blocks = [
-        agg.summarize_block(outcomes.take(np.arange(a, b)))
+        accum.summarize_block(outcomes.take(np.arange(a, b)))
         for a, b in zip(cuts[:-1], cuts[1:], strict=True)
     ]
-    left = agg.merge_all(blocks)
-    right = agg.merge_all(reversed(blocks))
-    tree = agg.merge(
-        agg.merge(agg.merge(blocks[0], blocks[1]), agg.merge(blocks[2], blocks[3])),
-        agg.merge(blocks[4], agg.merge(blocks[5], blocks[6])),
+    left = accum.merge_all(blocks)
+    right = accum.merge_all(reversed(blocks))
+    tree = accum.merge(
+        accum.merge(accum.merge(blocks[0], blocks[1]), accum.merge(blocks[2], blocks[3])),
+        accum.merge(blocks[4], accum.merge(blocks[5], blocks[6])),
     )
     for merged in (left, right, tree):
         assert_summaries_equal(merged, summary)
     # The same blocks merged in any order or grouping give bit-identical statistics, so results
     # cannot depend on worker count or on the order in which tasks finish.
-    rows = [agg.summary_rows(m) for m in (left, right, tree)]
+    rows = [stat.summary_rows(m) for m in (left, right, tree)]
     values = [
         [(r.metric, r.statistic, repr(r.value), repr(r.mc_standard_error)) for r in rs]
         for rs in rows
@@ -124,53 +131,53 @@ def test_merge_is_grouping_invariant(cuts: list[int], order: object) -> None:
     out = make_outcomes(3000, seed=7, path_years=(2026,))
     edges = sorted({0, 3000, *cuts})
     blocks = [
-        agg.summarize_block(out.take(np.arange(a, b)))
+        accum.summarize_block(out.take(np.arange(a, b)))
         for a, b in zip(edges[:-1], edges[1:], strict=True)
     ]
     order.shuffle(blocks)  # type: ignore[attr-defined]
-    assert_summaries_equal(agg.merge_all(blocks), agg.summarize_block(out))
+    assert_summaries_equal(accum.merge_all(blocks), accum.summarize_block(out))
 
 
 def test_memory_does_not_grow_with_trials() -> None:
-    small = agg.summarize_block(make_outcomes(10, seed=2))
-    big = agg.summarize_block(make_outcomes(50_000, seed=2))
-    assert small.nbytes == big.nbytes == agg.merge(small, big).nbytes
+    small = accum.summarize_block(make_outcomes(10, seed=2))
+    big = accum.summarize_block(make_outcomes(50_000, seed=2))
+    assert small.nbytes == big.nbytes == accum.merge(small, big).nbytes
     assert big.nbytes < 40e6
 
 
-def test_summaries_pickle_small_and_exact(summary: agg.BlockSummary) -> None:
+def test_summaries_pickle_small_and_exact(summary: accum.BlockSummary) -> None:
     blob = pickle.dumps(summary)
     assert len(blob) < summary.nbytes / 20  # histograms are compressed for shipping
     assert_summaries_equal(pickle.loads(blob), summary, rtol=0)
 
 
 def test_merge_rejects_different_path_years() -> None:
-    a = agg.summarize_block(make_outcomes(10, seed=1, path_years=(2026,)))
-    b = agg.summarize_block(make_outcomes(10, seed=1, path_years=(2027,)))
+    a = accum.summarize_block(make_outcomes(10, seed=1, path_years=(2026,)))
+    b = accum.summarize_block(make_outcomes(10, seed=1, path_years=(2027,)))
     with pytest.raises(ValueError, match="path years"):
-        agg.merge(a, b)
+        accum.merge(a, b)
     with pytest.raises(ValueError, match="no summaries"):
-        agg.merge_all([])
+        accum.merge_all([])
 
 
 def test_weights_mask_keeps_consistent_trials(outcomes: Outcomes) -> None:
     mask = outcomes.months_to_settlement > 7.0  # e.g. "talks open 7 months without deal"
-    conditioned = agg.summarize_block(outcomes, weights_mask=mask)
+    conditioned = accum.summarize_block(outcomes, weights_mask=mask)
     assert conditioned.n_trials == outcomes.n_trials
     assert conditioned.n_effective == int(mask.sum())
-    expected = agg.summarize_block(outcomes.take(mask))
+    expected = accum.summarize_block(outcomes.take(mask))
     assert conditioned.metrics["months_to_settlement"].min > 7.0
     assert dict(conditioned.events) == dict(expected.events)
     with pytest.raises(ValueError, match="boolean"):
-        agg.summarize_block(outcomes, weights_mask=np.ones(3, dtype=bool))
+        accum.summarize_block(outcomes, weights_mask=np.ones(3, dtype=bool))
 
 
 # --------------------------------------------------------------------------- quantiles
 
 
-def _check_quantiles(x: np.ndarray, spec: agg.BinSpec) -> np.ndarray:
-    acc = agg.MetricAccumulator.from_values(x, spec)
-    value, bound, _ = agg.quantiles(acc, spec, LEVELS)
+def _check_quantiles(x: np.ndarray, spec: accum.BinSpec) -> np.ndarray:
+    acc = accum.MetricAccumulator.from_values(x, spec)
+    value, bound, _ = stat.quantiles(acc, spec, LEVELS)
     exact = np.quantile(x[np.isfinite(x)], LEVELS)
     err = np.abs(value - exact)
     assert np.all(err <= bound * (1 + 1e-9) + 1e-9), (err, bound)
@@ -193,7 +200,7 @@ def _check_quantiles(x: np.ndarray, spec: agg.BinSpec) -> np.ndarray:
     ],
 )
 def test_quantile_error_within_bin_width(metric: str, draw: object) -> None:
-    spec = agg.metric_spec(metric)
+    spec = accum.metric_spec(metric)
     rng = np.random.default_rng(11)
     for n in (1, 2, 7, 1000, 1_000_000):
         x = draw(rng, n)  # type: ignore[operator]
@@ -202,11 +209,11 @@ def test_quantile_error_within_bin_width(metric: str, draw: object) -> None:
 
 
 def test_out_of_range_quantiles_are_clamped_and_flagged() -> None:
-    spec = agg.metric_spec("increase_pct")
+    spec = accum.metric_spec("increase_pct")
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.normal(10, 8, 9000), rng.uniform(1200, 3000, 1000), [-150.0]])
-    acc = agg.MetricAccumulator.from_values(x, spec)
-    value, bound, se = agg.quantiles(acc, spec, LEVELS)
+    acc = accum.MetricAccumulator.from_values(x, spec)
+    value, bound, se = stat.quantiles(acc, spec, LEVELS)
     _check_quantiles(x, spec)
     # 10% of values overflow: p95 and p99 are clamped to the range edge...
     assert np.all(value[-2:] == spec.hi)
@@ -217,18 +224,18 @@ def test_out_of_range_quantiles_are_clamped_and_flagged() -> None:
 
 
 def test_nan_and_inf_are_not_counted() -> None:
-    spec = agg.metric_spec("increase_pct")
-    acc = agg.MetricAccumulator.from_values([1.0, np.nan, np.inf, -np.inf, 3.0], spec)
+    spec = accum.metric_spec("increase_pct")
+    acc = accum.MetricAccumulator.from_values([1.0, np.nan, np.inf, -np.inf, 3.0], spec)
     assert acc.n == 2 and acc.counts.sum() == 2
     assert acc.mean == 2.0 and acc.sd == pytest.approx(math.sqrt(2.0))
 
 
-def test_statistics_are_sane(summary: agg.BlockSummary) -> None:
-    rows = agg.summary_rows(summary)
+def test_statistics_are_sane(summary: accum.BlockSummary) -> None:
+    rows = stat.summary_rows(summary)
     probs = [r for r in rows if r.statistic == "prob"]
     assert probs and all(0.0 <= r.value <= 1.0 for r in probs)
     assert all(r.mc_standard_error >= 0 for r in probs)
-    by_metric: dict[str, dict[str, agg.SummaryRow]] = {}
+    by_metric: dict[str, dict[str, stat.SummaryRow]] = {}
     for r in rows:
         by_metric.setdefault(r.metric, {})[r.statistic] = r
     for metric in summary.metrics:
@@ -260,7 +267,7 @@ def test_derived_events_follow_the_calendar() -> None:
             "talks_start_month": np.array([11.9, 12.0, 0.0, 23.0, 30.0]),
         }
     )
-    ev = agg.derived_events(out)
+    ev = accum.derived_events(out)
     # Base 2025: end of 2026 is month 24, start of 2026 is month 12.
     np.testing.assert_array_equal(ev["settled_by_2026"], [True, True, True, False, True])
     np.testing.assert_array_equal(
@@ -282,7 +289,7 @@ def test_empty_and_tiny_blocks() -> None:
     )
     rows = {
         (r.metric, r.statistic): r
-        for r in agg.summary_rows(agg.summarize_block(none_settled.take(np.arange(1))))
+        for r in stat.summary_rows(accum.summarize_block(none_settled.take(np.arange(1))))
     }
     assert rows[("increase_pct", "p50")].n_trials == 0
     assert math.isnan(rows[("increase_pct", "p50")].value)
@@ -290,9 +297,9 @@ def test_empty_and_tiny_blocks() -> None:
     one = rows[("talks_start_month", "p50")]
     assert one.n_trials == 1 and one.value == out.talks_start_month[0]
     assert math.isnan(one.mc_standard_error)
-    empty = agg.summarize_block(out, weights_mask=np.zeros(50, dtype=bool))
+    empty = accum.summarize_block(out, weights_mask=np.zeros(50, dtype=bool))
     assert empty.n_effective == 0
-    assert all(math.isnan(r.value) for r in agg.summary_rows(empty))
+    assert all(math.isnan(r.value) for r in stat.summary_rows(empty))
 
 
 # --------------------------------------------------------------------------- standard errors
@@ -301,14 +308,14 @@ def test_empty_and_tiny_blocks() -> None:
 def test_standard_errors_match_brute_force_replication() -> None:
     """Reported SEs vs the spread of estimates over independent replications (loose, 20%)."""
     rng = np.random.default_rng(2024)
-    spec = agg.metric_spec("first_year_krw_bn")
+    spec = accum.metric_spec("first_year_krw_bn")
     reps, n = 300, 4000
     p = np.array([0.05, 0.5, 0.95])
     est, ses = np.empty((reps, 5)), np.empty((reps, 5))
     for i in range(reps):
         x = rng.lognormal(7.4, 0.3, n)
-        acc = agg.MetricAccumulator.from_values(x, spec)
-        q, _, q_se = agg.quantiles(acc, spec, p)
+        acc = accum.MetricAccumulator.from_values(x, spec)
+        q, _, q_se = stat.quantiles(acc, spec, p)
         hit = rng.random(n) < 0.3
         prob = hit.mean()
         est[i] = [acc.mean, *q, prob]
@@ -319,9 +326,9 @@ def test_standard_errors_match_brute_force_replication() -> None:
 
 
 def test_quantile_se_undefined_for_point_mass() -> None:
-    spec = agg.metric_spec("term_years")
-    acc = agg.MetricAccumulator.from_values(np.full(1000, 3.0), spec)
-    value, _, se = agg.quantiles(acc, spec, LEVELS)
+    spec = accum.metric_spec("term_years")
+    acc = accum.MetricAccumulator.from_values(np.full(1000, 3.0), spec)
+    value, _, se = stat.quantiles(acc, spec, LEVELS)
     assert np.all(value == 3.0) and np.all(np.isnan(se))
 
 
@@ -335,20 +342,20 @@ def test_bi_histogram_is_rebinned_fine_histogram(outcomes: Outcomes) -> None:
         "months_to_settlement",
         "contribution_krw_bn_2028",
     ):
-        spec = agg.metric_spec(metric)
-        x = agg.numeric_metrics(outcomes)[metric]
+        spec = accum.metric_spec(metric)
+        x = accum.numeric_metrics(outcomes)[metric]
         x = x[np.isfinite(x)]
-        edges, counts = agg.bi_histogram(agg.MetricAccumulator.from_values(x, spec), spec)
+        edges, counts = stat.bi_histogram(accum.MetricAccumulator.from_values(x, spec), spec)
         assert 10 <= edges.size - 1 <= 80
         inner, _ = np.histogram(x, bins=edges)
         np.testing.assert_array_equal(counts[1:-1], inner)
         assert counts[0] == np.sum(x < edges[0]) and counts[-1] == np.sum(x >= edges[-1])
 
 
-def test_summary_frame_matches_contract(summary: agg.BlockSummary) -> None:
-    table = agg.to_summary_frame(summary, run_id="r1", created_at=CREATED)
+def test_summary_frame_matches_contract(summary: accum.BlockSummary) -> None:
+    table = to_summary_frame(summary, run_id="r1", created_at=CREATED)
     assert table.schema.equals(schema.SUMMARY_SCHEMA, check_metadata=True)
-    assert table.num_rows == len(agg.summary_rows(summary))
+    assert table.num_rows == len(stat.summary_rows(summary))
     df = table.to_pandas()
     assert not df.duplicated(["metric", "statistic"]).any()
     q = df[df.statistic.isin(list(schema.QUANTILE_LEVELS))]
@@ -357,11 +364,11 @@ def test_summary_frame_matches_contract(summary: agg.BlockSummary) -> None:
     assert df.loc[df.metric == "talks_start_month", "unit"].iloc[0] == "month index (0 = Jan 2025)"
     assert (df.schema_version == schema.SCHEMA_VERSION).all()
     with pytest.raises(ValueError, match="UTC"):
-        agg.to_summary_frame(summary, run_id="r1", created_at=dt.datetime(2026, 1, 1))
+        to_summary_frame(summary, run_id="r1", created_at=dt.datetime(2026, 1, 1))
 
 
-def test_histogram_frame_matches_contract(summary: agg.BlockSummary) -> None:
-    table = agg.to_histogram_frame(summary, run_id="r1", created_at=CREATED)
+def test_histogram_frame_matches_contract(summary: accum.BlockSummary) -> None:
+    table = to_histogram_frame(summary, run_id="r1", created_at=CREATED)
     assert table.schema.equals(schema.HISTOGRAMS_SCHEMA, check_metadata=True)
     df = table.to_pandas()
     totals = df.groupby("metric")["count"].sum()
@@ -375,7 +382,7 @@ def test_histogram_frame_matches_contract(summary: agg.BlockSummary) -> None:
 
 def test_trials_frame_matches_contract(outcomes: Outcomes) -> None:
     sample = outcomes.take(np.arange(100))
-    table = agg.to_trials_frame(sample, run_id="r1", first_trial_index=0, created_at=CREATED)
+    table = to_trials_frame(sample, run_id="r1", first_trial_index=0, created_at=CREATED)
     assert table.schema.equals(schema.trials_schema(PATH_YEARS), check_metadata=True)
     scalar = [k for k, v in outcomes.arrays().items() if v.ndim == 1]
     assert list(schema.TRIAL_SCALAR_FIELDS) == scalar

@@ -14,7 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.analysis import convergence as conv
-from pipeline.analysis.aggregate import BlockSummary, MetricAccumulator, metric_spec, summary_rows
+from pipeline.analysis.accumulators import BlockSummary, MetricAccumulator, metric_spec
+from pipeline.analysis.statistics import summary_rows
 from pipeline.compose import (
     GroupResult,
     RunSettings,

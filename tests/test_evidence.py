@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.analysis.aggregate import summary_rows
+from pipeline.analysis.statistics import summary_rows
 from pipeline.compose import RunSettings, resolve_scenarios, run_scenario
 from pipeline.model.conditioning import condition_mask
 from pipeline.spec.evidence import Evidence, Fact, evidence_as_of, load_evidence

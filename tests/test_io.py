@@ -21,9 +21,13 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.analysis import aggregate as agg
+from pipeline.analysis import accumulators as accum
+from pipeline.analysis.statistics import summary_rows
 from pipeline.model.outcomes import Outcomes
-from pipeline.outputs import io, schema
+from pipeline.outputs import io, layout, records, schema
+from pipeline.outputs.tables.histograms import to_histogram_frame
+from pipeline.outputs.tables.summary import to_summary_frame
+from pipeline.outputs.tables.trials import to_trials_frame
 
 DAY = dt.date(2026, 3, 1)
 T0 = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
@@ -64,9 +68,9 @@ def make_outcomes(n: int, seed: int) -> Outcomes:
 
 
 def make_run(
-    run_id: str, scenarios: tuple[str, ...], *, status: schema.RunStatus = "completed"
-) -> schema.RunRecord:
-    return schema.RunRecord(
+    run_id: str, scenarios: tuple[str, ...], *, status: records.RunStatus = "completed"
+) -> records.RunRecord:
+    return records.RunRecord(
         run_id=run_id,
         as_of_date=DAY,
         flow_name="forecast",
@@ -94,14 +98,14 @@ def make_tables(
     tables: dict[str, dict[str, pa.Table]] = {}
     for i, scenario in enumerate(scenarios):
         out = make_outcomes(2000, seed + i)
-        summary = agg.summarize_block(out)
+        summary = accum.summarize_block(out)
         tables[scenario] = {
-            "summary": agg.to_summary_frame(summary, run_id=run_id, created_at=T0),
-            "histograms": agg.to_histogram_frame(summary, run_id=run_id, created_at=T0),
+            "summary": to_summary_frame(summary, run_id=run_id, created_at=T0),
+            "histograms": to_histogram_frame(summary, run_id=run_id, created_at=T0),
         }
         if trials:
             sample = out.take(np.arange(50))
-            tables[scenario]["trials"] = agg.to_trials_frame(
+            tables[scenario]["trials"] = to_trials_frame(
                 sample, run_id=run_id, first_trial_index=0, created_at=T0
             )
     return tables
@@ -121,7 +125,7 @@ def visible_files(out: Path) -> dict[str, bytes]:
 
 
 def assert_one_complete_file_per_partition(out: Path) -> None:
-    for dataset in schema.SCENARIO_DATASETS:
+    for dataset in layout.SCENARIO_DATASETS:
         for part in (out / dataset).glob("as_of_date=*/scenario=*"):
             files = list(part.iterdir())
             assert len(files) == 1, files
@@ -150,12 +154,12 @@ def test_written_files_follow_the_contract(out: Path) -> None:
         dataset = path.relative_to(out).parts[0]
         pf = pq.ParquetFile(path)
         file_schema = pf.schema_arrow
-        expected = schema.expected_schema(dataset, file_schema)
+        expected = layout.expected_schema(dataset, file_schema)
         assert file_schema.remove_metadata().equals(expected, check_metadata=True), dataset
         meta = file_schema.metadata
-        assert meta[schema.META_RUN_ID] == b"run-a"
-        assert meta[schema.META_SCHEMA_VERSION] == str(schema.SCHEMA_VERSION).encode()
-        assert meta[schema.META_SEED_ENTROPY] == str(2**127 + 12345).encode()
+        assert meta[records.META_RUN_ID] == b"run-a"
+        assert meta[records.META_SCHEMA_VERSION] == str(schema.SCHEMA_VERSION).encode()
+        assert meta[records.META_SEED_ENTROPY] == str(2**127 + 12345).encode()
         assert pf.metadata.num_row_groups == 1
         rg = pf.metadata.row_group(0)
         for i in range(rg.num_columns):
@@ -189,7 +193,7 @@ def test_every_reader_sees_the_hive_datasets(out: Path) -> None:
         (out / junk).mkdir(parents=True)
         pq.write_table(pa.table({"junk": [1]}), out / junk / "part-x.parquet")
     n = io.read_dataset(out, "summary").num_rows
-    assert n == 2 * len(agg.summary_rows(agg.summarize_block(make_outcomes(10, 0))))
+    assert n == 2 * len(summary_rows(accum.summarize_block(make_outcomes(10, 0))))
 
     t = ds.dataset(out / "summary", format="parquet", partitioning="hive").to_table()
     assert t.num_rows == n
@@ -225,8 +229,9 @@ def test_every_reader_sees_the_hive_datasets(out: Path) -> None:
 
 
 def test_sensitivity_rows_publish_with_the_run(out: Path) -> None:
-    # pipeline/analysis/sensitivity.py builds the rows; schema.py holds the contract io checks against.
-    sensitivity = pytest.importorskip("pipeline.analysis.sensitivity")
+    # pipeline/outputs/tables/sensitivity.py builds the table; schema.py holds the contract io
+    # checks against.
+    sensitivity = pytest.importorskip("pipeline.outputs.tables.sensitivity")
     assert sensitivity.SENSITIVITY_SCHEMA.equals(schema.SENSITIVITY_SCHEMA, check_metadata=False)
     row = dict.fromkeys(schema.SENSITIVITY_SCHEMA.names)
     row.update(run_id="run-a", metric="increase_pct", input="trump_demand_intensity")
@@ -479,7 +484,7 @@ def test_concurrent_publishes_never_interleave(out: Path, monkeypatch: pytest.Mo
     watcher.start()
     barrier = threading.Barrier(2)
 
-    def worker(batch: list[tuple[schema.RunRecord, dict[str, dict[str, pa.Table]]]]) -> None:
+    def worker(batch: list[tuple[records.RunRecord, dict[str, dict[str, pa.Table]]]]) -> None:
         barrier.wait()
         for run, tables in batch:
             io.publish_run(out, run, tables)

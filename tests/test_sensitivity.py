@@ -1,6 +1,6 @@
-"""Tests of pipeline.analysis.sensitivity: known answers (additive and one-input toys, also through the
-whole pipeline), well-formed rows on the real scenarios, determinism, and the bounded sample's
-independence of block order.
+"""Tests of pipeline.analysis.rank_sensitivity and pipeline.analysis.sobol: known answers (additive
+and one-input toys, also through the whole pipeline), well-formed rows on the real scenarios,
+determinism, and the bounded sample's independence of block order.
 
 Tolerances are stated next to each check with the standard error they are set against.
 """
@@ -22,10 +22,13 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_model_hand import fixed_inputs
 
-from pipeline.analysis import sensitivity as sens
+from pipeline.analysis import rank_sensitivity as rank
+from pipeline.analysis import sobol
 from pipeline.common import FloatArray
 from pipeline.model.plan import Plan, plan_run, run_block, run_forecast
 from pipeline.model.seeding import root_entropy
+from pipeline.outputs.schema import SENSITIVITY_SCHEMA
+from pipeline.outputs.tables.sensitivity import to_sensitivity_frame
 from pipeline.spec.catalog import INPUT_NAMES
 from pipeline.spec.scenario import load_scenario
 
@@ -42,8 +45,8 @@ def additive(u: FloatArray) -> dict[str, FloatArray]:
     return {"y": A[0] * u[:, 0] + A[1] * u[:, 1] + A[2] * u[:, 2]}
 
 
-def by(rows: list[sens.SensitivityRow], metric: str, method: str, statistic: str) -> dict:
-    return sens.rows_by(rows, metric=metric, method=method, statistic=statistic)  # type: ignore[arg-type]
+def by(rows: list[rank.SensitivityRow], metric: str, method: str, statistic: str) -> dict:
+    return rank.rows_by(rows, metric=metric, method=method, statistic=statistic)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- (a) additive toy
@@ -52,7 +55,7 @@ def by(rows: list[sens.SensitivityRow], metric: str, method: str, statistic: str
 def test_additive_rank_statistics_known_answer() -> None:
     rng = np.random.default_rng(1)
     x = rng.random((100_000, 3))
-    rows = sens.rank_sensitivity({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]}, additive(x))
+    rows = rank.rank_sensitivity({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]}, additive(x))
     rho = by(rows, "y", "spearman", "rank_correlation")
     swing = by(rows, "y", "tornado", "swing")
     assert [rho[k].rank for k in ("x1", "x2", "x3")] == [1, 2, 3]
@@ -71,7 +74,7 @@ def test_additive_rank_statistics_known_answer() -> None:
 
 
 def test_additive_sobol_known_answer() -> None:
-    rows = sens.sobol_from_function(
+    rows = sobol.sobol_from_function(
         additive, {"x1": [0], "x2": [1], "x3": [2]}, 3, n_base=2**12,
         rng=np.random.default_rng(2),
     )  # fmt: skip
@@ -94,8 +97,8 @@ def test_bootstrap_statistic_reproduces_scipy_estimator() -> None:
     f_a, f_b, f_ab = rng.normal(size=64), rng.normal(size=64), rng.normal(size=(4, 64))
     res = stats.sobol_indices(func={"f_A": f_a, "f_B": f_b, "f_AB": f_ab[:, None, :]}, n=64)
     mean = 0.5 * (f_a.mean() + f_b.mean())
-    terms = sens._terms(f_a - mean, f_b - mean, f_ab - mean)
-    ours = sens._indices_from_means(terms.mean(axis=1), 4)
+    terms = sobol._terms(f_a - mean, f_b - mean, f_ab - mean)
+    ours = sobol._indices_from_means(terms.mean(axis=1), 4)
     np.testing.assert_allclose(ours[:4], np.ravel(res.first_order), rtol=1e-12)
     np.testing.assert_allclose(ours[4:], np.ravel(res.total_order), rtol=1e-12)
 
@@ -107,7 +110,7 @@ def test_output_of_one_input_only() -> None:
     rng = np.random.default_rng(4)
     x = rng.random((100_000, 3))
     y = np.exp(2.0 * x[:, 0])
-    rows = sens.rank_sensitivity({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]}, {"y": y})
+    rows = rank.rank_sensitivity({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2]}, {"y": y})
     rho = by(rows, "y", "spearman", "rank_correlation")
     swing = by(rows, "y", "tornado", "swing")
     assert rho["x1"].rank == 1 and rho["x1"].value == pytest.approx(1.0)
@@ -118,7 +121,7 @@ def test_output_of_one_input_only() -> None:
         assert abs(rho[k].value) < 0.02  # se 1/sqrt(1e5) = 0.003: over 6 se
         assert abs(swing[k].value) < 0.25  # se of the swing ~0.04: 6 se; x1's is 5.6
         assert swing[k].ci_low < 0.0 < swing[k].ci_high or abs(swing[k].value) < 0.15
-    s_rows = sens.sobol_from_function(
+    s_rows = sobol.sobol_from_function(
         lambda u: {"y": np.exp(2.0 * u[:, 0])}, {"x1": [0], "x2": [1], "x3": [2]}, 3,
         n_base=2**10, rng=np.random.default_rng(5),
     )  # fmt: skip
@@ -163,7 +166,7 @@ TOY_VARYING = {
 def test_toy_scenario_through_the_pipeline(tmp_path: Path) -> None:
     scenario = load_scenario(write_toy_scenario(tmp_path, TOY_VARYING))
     result = run_forecast(scenario, as_of=AS_OF, seed=7, n_trials=100_000, chunk_size=32_768)
-    rows = sens.sensitivity_from_trials(result.inputs, result.outcomes)
+    rows = rank.sensitivity_from_trials(result.inputs, result.outcomes)
     metric = "contribution_krw_bn_2028"
     rho = by(rows, metric, "spearman", "rank_correlation")
     swing = by(rows, metric, "tornado", "swing")
@@ -178,11 +181,11 @@ def test_toy_scenario_through_the_pipeline(tmp_path: Path) -> None:
         assert abs(swing[k].value) < 0.05 * main  # se of these swings ~0.2 KRW bn, main ~30
 
     plan = plan_run(scenario, as_of=AS_OF, entropy=7, n_trials=1)
-    assert list(sens.sobol_factors(plan)) == [
+    assert list(sobol.sobol_factors(plan)) == [
         "package_offset_share", "krw_per_usd", "korea_cpi_pct",
         "event:reopen", "event:troop_threat", "event:furlough",
     ]  # fmt: skip
-    s_rows = sens.sobol_indices_for(plan, n_base=2**10, outputs=(metric,))
+    s_rows = sobol.sobol_indices_for(plan, n_base=2**10, outputs=(metric,))
     first = by(s_rows, metric, "sobol", "first_order")
     total = by(s_rows, metric, "sobol", "total_order")
     assert first["korea_cpi_pct"].value == pytest.approx(1.0, abs=0.02)
@@ -210,12 +213,12 @@ def baseline_blocks() -> tuple[tuple[object, dict[str, FloatArray]], ...]:
     return tuple(run_block(plan, b) for b in range(plan.n_blocks))
 
 
-def check_rows(rows: list[sens.SensitivityRow]) -> None:
+def check_rows(rows: list[rank.SensitivityRow]) -> None:
     """Well-formed: ranks a permutation per (metric, method), values in range, CIs around."""
-    table = sens.to_sensitivity_frame(rows, run_id="test-run", created_at=CREATED)
-    assert table.schema.equals(sens.SENSITIVITY_SCHEMA, check_metadata=True)
+    table = to_sensitivity_frame(rows, run_id="test-run", created_at=CREATED)
+    assert table.schema.equals(SENSITIVITY_SCHEMA, check_metadata=True)
     assert table.num_rows == len(rows)
-    for field in sens.SENSITIVITY_SCHEMA:
+    for field in SENSITIVITY_SCHEMA:
         if not field.nullable:
             assert table.column(field.name).null_count == 0, field.name
     ranks: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
@@ -236,9 +239,9 @@ def test_baseline_rows_well_formed() -> None:
     result = run_forecast(
         baseline_plan().scenario, as_of=AS_OF, seed=20261129, n_trials=24_000, chunk_size=8_192
     )
-    rows = sens.sensitivity_from_trials(result.inputs, result.outcomes)
+    rows = rank.sensitivity_from_trials(result.inputs, result.outcomes)
     check_rows(rows)
-    assert {r.metric for r in rows} == set(sens.KEY_OUTPUTS)
+    assert {r.metric for r in rows} == set(rank.KEY_OUTPUTS)
     assert {r.input for r in rows} == set(INPUT_NAMES)  # no input is fixed in the baseline
     rule = by(rows, "increase_pct", "spearman", "rank_correlation")["escalation_rule"]
     assert math.isnan(rule.value) and rule.rank is None  # nominal: no rank correlation
@@ -252,11 +255,11 @@ def test_fixed_inputs_are_absent(tmp_path: Path) -> None:
     hardline = load_scenario(REPO / "configs" / "scenarios" / "hardline.yaml")
     assert hardline.inputs["us_headline_ask_usd_bn"].dist == "fixed"
     result = run_forecast(hardline, as_of=AS_OF, seed=1, n_trials=8_000, chunk_size=4_096)
-    rows = sens.sensitivity_from_trials(result.inputs, result.outcomes)
+    rows = rank.sensitivity_from_trials(result.inputs, result.outcomes)
     check_rows(rows)
     assert "us_headline_ask_usd_bn" not in {r.input for r in rows}
     plan = plan_run(hardline, as_of=AS_OF, entropy=1, n_trials=1)
-    factors = sens.sobol_factors(plan)
+    factors = sobol.sobol_factors(plan)
     # The fixed headline stays a column of its correlation group (it feeds the copula) but
     # not in the group's name.
     group = next(k for k in factors if "trump_demand_intensity" in k)
@@ -266,27 +269,27 @@ def test_fixed_inputs_are_absent(tmp_path: Path) -> None:
 
 def test_baseline_sobol_rows_well_formed() -> None:
     plan = baseline_plan()
-    rows = sens.sobol_indices_for(plan, n_base=2**7, n_resamples=199)
+    rows = sobol.sobol_indices_for(plan, n_base=2**7, n_resamples=199)
     check_rows(rows)
-    factors = sens.sobol_factors(plan)
+    factors = sobol.sobol_factors(plan)
     assert "group:korea_opening_offer_increase_pct+korea_reservation_increase_pct" in factors
     assert not any(n in factors for n in ("trump_demand_intensity", "us_headline_ask_usd_bn"))
-    assert len(rows) == 2 * len(factors) * len(sens.KEY_OUTPUTS)
+    assert len(rows) == 2 * len(factors) * len(rank.KEY_OUTPUTS)
     assert all(r.n_trials == 2**7 * (len(factors) + 2) for r in rows)
-    assert all(np.isfinite(r.value) and r.unit == sens.SOBOL_UNIT for r in rows)
+    assert all(np.isfinite(r.value) and r.unit == sobol.SOBOL_UNIT for r in rows)
 
 
 def test_frame_nulls_and_utc() -> None:
-    row = sens.SensitivityRow(
+    row = rank.SensitivityRow(
         "y", "x", "spearman", "rank_correlation", math.nan, math.nan, math.nan, math.nan, 10,
-        None, sens.RANK_CORRELATION_UNIT, "",
+        None, rank.RANK_CORRELATION_UNIT, "",
     )  # fmt: skip
-    table = sens.to_sensitivity_frame([row], run_id="r1", created_at=CREATED)
+    table = to_sensitivity_frame([row], run_id="r1", created_at=CREATED)
     assert table.column("value").null_count == 1 and table.column("rank").null_count == 1
     assert table.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
     assert "as_of_date" not in table.schema.names and "scenario" not in table.schema.names
     with pytest.raises(ValueError, match="UTC"):
-        sens.to_sensitivity_frame([row], run_id="r1", created_at=dt.datetime(2026, 1, 1))
+        to_sensitivity_frame([row], run_id="r1", created_at=dt.datetime(2026, 1, 1))
 
 
 def test_tornado_point_mass_and_categories() -> None:
@@ -295,7 +298,7 @@ def test_tornado_point_mass_and_categories() -> None:
     likely_yes = (rng.random(n) < 0.95).astype(float)  # q10 = q90 = 1
     rule = rng.integers(0, 3, n).astype(float)  # catalog kind 'category'
     y = 5.0 * likely_yes + np.array([0.0, 2.0, -1.0])[rule.astype(int)] + rng.normal(size=n)
-    rows = sens.rank_sensitivity({"package_deal": likely_yes, "escalation_rule": rule}, {"y": y})
+    rows = rank.rank_sensitivity({"package_deal": likely_yes, "escalation_rule": rule}, {"y": y})
     low = by(rows, "y", "tornado", "median_at_low_decile")
     high = by(rows, "y", "tornado", "median_at_high_decile")
     swing = by(rows, "y", "tornado", "swing")
@@ -308,13 +311,13 @@ def test_tornado_point_mass_and_categories() -> None:
 
 def test_constant_output_gives_no_rows() -> None:
     x = np.linspace(0, 1, 100)
-    assert sens.rank_sensitivity({"x": x}, {"y": np.ones(100)}) == []
-    assert sens.sobol_from_function(
+    assert rank.rank_sensitivity({"x": x}, {"y": np.ones(100)}) == []
+    assert sobol.sobol_from_function(
         lambda u: {"y": np.ones(u.shape[0])}, {"x": [0]}, 1, n_base=64,
         rng=np.random.default_rng(0),
     ) == []  # fmt: skip
     with pytest.raises(ValueError, match="power of 2"):
-        sens.sobol_from_function(additive, {"x": [0]}, 3, n_base=100, rng=np.random.default_rng())
+        sobol.sobol_from_function(additive, {"x": [0]}, 3, n_base=100, rng=np.random.default_rng())
 
 
 # --------------------------------------------------------------------------- (d) determinism
@@ -322,21 +325,21 @@ def test_constant_output_gives_no_rows() -> None:
 
 def test_same_inputs_same_rows() -> None:
     plan = baseline_plan()
-    a = sens.sensitivity_from_sample(sens.sample_run(plan, capacity=10_000))
-    b = sens.sensitivity_from_sample(sens.sample_run(plan, capacity=10_000))
-    frame = functools.partial(sens.to_sensitivity_frame, run_id="r", created_at=CREATED)
+    a = rank.sensitivity_from_sample(rank.sample_run(plan, capacity=10_000))
+    b = rank.sensitivity_from_sample(rank.sample_run(plan, capacity=10_000))
+    frame = functools.partial(to_sensitivity_frame, run_id="r", created_at=CREATED)
     assert len(a) > 0 and frame(a).equals(frame(b))  # NaN-aware, bit-for-bit
-    s1 = sens.sobol_indices_for(plan, n_base=2**6, n_resamples=99)
-    s2 = sens.sobol_indices_for(plan, n_base=2**6, n_resamples=99)
+    s1 = sobol.sobol_indices_for(plan, n_base=2**6, n_resamples=99)
+    s2 = sobol.sobol_indices_for(plan, n_base=2**6, n_resamples=99)
     assert s1 == s2
-    s3 = sens.sobol_indices_for(plan, n_base=2**6, n_resamples=99, rng=np.random.default_rng(9))
+    s3 = sobol.sobol_indices_for(plan, n_base=2**6, n_resamples=99, rng=np.random.default_rng(9))
     assert s3 != s1
 
 
-def _sample_of(blocks: list[int], capacity: int) -> sens.TrialSample:
+def _sample_of(blocks: list[int], capacity: int) -> rank.TrialSample:
     plan = baseline_plan()
     parts = [
-        sens.sample_trials(
+        rank.sample_trials(
             baseline_blocks()[b][1], baseline_blocks()[b][0],  # type: ignore[arg-type]
             first_trial_index=b * plan.chunk_size, capacity=capacity,
         )
@@ -344,7 +347,7 @@ def _sample_of(blocks: list[int], capacity: int) -> sens.TrialSample:
     ]  # fmt: skip
     sample = parts[0]
     for part in parts[1:]:
-        sample = sens.merge_samples(sample, part)
+        sample = rank.merge_samples(sample, part)
     return sample
 
 
@@ -355,13 +358,13 @@ def test_sample_independent_of_block_order(order: list[int], capacity: int, tree
     if tree:  # merge (a, (b, c)) instead of ((a, b), c)
         plan = baseline_plan()
         parts = [
-            sens.sample_trials(
+            rank.sample_trials(
                 baseline_blocks()[b][1], baseline_blocks()[b][0],  # type: ignore[arg-type]
                 first_trial_index=b * plan.chunk_size, capacity=capacity,
             )
             for b in order
         ]  # fmt: skip
-        sample = sens.merge_samples(parts[0], sens.merge_samples(parts[1], parts[2]))
+        sample = rank.merge_samples(parts[0], rank.merge_samples(parts[1], parts[2]))
     else:
         sample = _sample_of(order, capacity)
     assert sample.n_trials == min(capacity, 24_000)
@@ -376,18 +379,18 @@ def test_sample_is_first_trials_of_the_run() -> None:
     result = run_forecast(
         plan.scenario, as_of=AS_OF, seed=20261129, n_trials=24_000, chunk_size=8_192
     )
-    sample = sens.sample_run(plan, capacity=10_000)
+    sample = rank.sample_run(plan, capacity=10_000)
     inputs, outputs = sample.arrays()
     np.testing.assert_array_equal(inputs["korea_cpi_pct"], result.inputs["korea_cpi_pct"][:10_000])
     np.testing.assert_array_equal(
         outputs["contribution_krw_bn_2028"], result.outcomes.contribution_krw_bn[:10_000, 2]
     )
     with pytest.raises(ValueError, match="merged twice"):
-        sens.merge_samples(sample, sample)
+        rank.merge_samples(sample, sample)
     # The evidence mask keeps only kept trials of the block's share of the sample.
     outcomes, draws = baseline_blocks()[0]
     mask = np.arange(8_192) % 2 == 0
-    part = sens.sample_trials(
+    part = rank.sample_trials(
         draws,
         outcomes,
         first_trial_index=0,

@@ -1,6 +1,6 @@
 """Convergence gate: add blocks of trials until the key quantiles are precise enough.
 
-Pure functions over merged :class:`~pipeline.analysis.aggregate.BlockSummary` objects; the flow
+Pure functions over merged :class:`~pipeline.analysis.accumulators.BlockSummary` objects; the flow
 (flows/forecast.py) runs the rounds.
 
 The monitored statistic
@@ -10,8 +10,8 @@ and 95th percentiles, **in percentage points**, and the gate looks at the larges
 all scenarios of the run: the least precise of the headline numbers decides. The standard
 error is the one published in ``summary.mc_standard_error`` (asymptotic
 ``sqrt(p (1 - p) / n) / f(Q(p))``, density from a Hall-Sheather difference quotient of the
-merged histogram, see pipeline/analysis/aggregate.py), so the recorded ``achieved_se`` can be checked
-against the published rows.
+merged histogram, see pipeline/analysis/statistics.py), so the recorded ``achieved_se`` can be
+checked against the published rows.
 
 Where that standard error is undefined: with fewer than :data:`MIN_DEFINED` trials defining
 the metric, or a quantile outside the histogram's range, the statistic is infinite (keep
@@ -37,7 +37,8 @@ from typing import Final
 
 import numpy as np
 
-from pipeline.analysis.aggregate import BlockSummary, metric_spec, quantiles
+from pipeline.analysis.accumulators import BlockSummary, metric_spec
+from pipeline.analysis.statistics import quantiles
 from pipeline.common import QUANTILE_LEVELS
 
 #: Metric and quantiles the gate monitors.

@@ -47,12 +47,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline.outputs import io
-from pipeline.outputs.schema import (
-    DRIFT_SCHEMA,
-    SCHEMA_VERSION,
-    check_scenario_name,
-    require_utc,
-)
+from pipeline.outputs.records import check_scenario_name, require_utc
+from pipeline.outputs.schema import DRIFT_SCHEMA, SCHEMA_VERSION
 
 __all__ = [
     "KEY_METRICS",

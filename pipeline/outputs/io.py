@@ -39,19 +39,21 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipeline.outputs.schema import (
+from pipeline.outputs.layout import (
     FIXED_SCHEMAS,
+    PARTITIONING,
+    SCENARIO_DATASETS,
+    expected_schema,
+)
+from pipeline.outputs.records import (
     META_CONFIG_HASH,
     META_RUN_ID,
     META_SCHEMA_VERSION,
     META_SEED_ENTROPY,
-    PARTITIONING,
-    SCENARIO_DATASETS,
-    SCHEMA_VERSION,
     RunRecord,
     check_scenario_name,
-    expected_schema,
 )
+from pipeline.outputs.schema import SCHEMA_VERSION
 
 STAGING: Final[str] = ".staging"
 TRASH: Final[str] = ".trash"
@@ -317,7 +319,7 @@ def publish_run(
     tables
         ``{scenario: {dataset: table}}`` for datasets ``summary``, ``histograms`` and
         optionally ``trials``, each exactly in its schema.py schema (the frames of
-        ``pipeline.analysis.aggregate`` are). Scenarios must equal ``run.scenarios``.
+        ``pipeline.outputs.tables`` are). Scenarios must equal ``run.scenarios``.
     stale_after
         Age after which abandoned staging folders of crashed runs are removed.
 

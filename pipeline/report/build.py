@@ -37,7 +37,8 @@ import pyarrow.dataset as ds
 from pipeline.common import PathLike
 from pipeline.outputs import io
 from pipeline.outputs.drift import KEY_METRICS, KEY_STATISTICS, Z_THRESHOLD
-from pipeline.outputs.schema import INPUTS_SCHEMA, SCHEMA_VERSION, require_utc
+from pipeline.outputs.records import require_utc
+from pipeline.outputs.schema import INPUTS_SCHEMA, SCHEMA_VERSION
 from pipeline.report import figures as charts
 from pipeline.spec.catalog import INPUT_BY_NAME
 from pipeline.spec.distributions import (
