@@ -54,7 +54,8 @@ from pipeline.model.seeding import root_entropy
 from pipeline.outputs import io
 from pipeline.outputs.drift import drift_artifact_rows, drift_for
 from pipeline.outputs.schema import RunRecord
-from pipeline.report.build import build_report, inputs_table, report_artifact_markdown
+from pipeline.outputs.tables.inputs import inputs_table
+from pipeline.report import build_report, report_artifact_markdown
 from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.spec.scenario import Scenario
 

@@ -37,7 +37,7 @@ META_CONFIG_HASH: Final[bytes] = b"sma_forecast.config_hash"
 TIMESTAMP: Final[pa.DataType] = pa.timestamp("us", tz="UTC")
 
 
-def _f(
+def _field(
     name: str, type_: pa.DataType, description: str, unit: str, *, nullable: bool = False
 ) -> pa.Field:
     """A field with its description and unit in the field metadata."""
@@ -48,67 +48,67 @@ def _f(
 
 def _common_tail() -> list[pa.Field]:
     return [
-        _f("schema_version", pa.int32(), "Version of this output contract.", "version"),
-        _f("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
+        _field("schema_version", pa.int32(), "Version of this output contract.", "version"),
+        _field("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
     ]
 
 
-_RUN_ID = _f("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id")
+_RUN_ID = _field("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id")
 
 RUNS_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
-        _f(
+        _field(
             "flow_name", pa.string(), "Name of the flow (or entry point) that made the run.", "name"
         ),
-        _f("started_at", TIMESTAMP, "Start of the run.", "UTC timestamp"),
-        _f("finished_at", TIMESTAMP, "End of the run (success or failure).", "UTC timestamp"),
-        _f("status", pa.string(), "'completed' or 'failed'.", "enum"),
-        _f("n_trials", pa.int64(), "Trials requested, summed over the run's scenarios.", "trials"),
-        _f(
+        _field("started_at", TIMESTAMP, "Start of the run.", "UTC timestamp"),
+        _field("finished_at", TIMESTAMP, "End of the run (success or failure).", "UTC timestamp"),
+        _field("status", pa.string(), "'completed' or 'failed'.", "enum"),
+        _field("n_trials", pa.int64(), "Trials requested, summed over the run's scenarios.", "trials"),
+        _field(
             "n_trials_effective",
             pa.int64(),
             "Trials kept after evidence conditioning, summed over scenarios; null if unknown.",
             "trials",
             nullable=True,
         ),
-        _f(
+        _field(
             "seed_entropy",
             pa.string(),
             "Root SeedSequence entropy as a decimal integer (up to 128 bits).",
             "integer",
         ),
-        _f("chunk_size", pa.int64(), "Trials per fixed block (seed stream unit).", "trials"),
-        _f("sampler", pa.string(), "Sampling method, e.g. 'mc', 'lhs', 'sobol'.", "name"),
-        _f(
+        _field("chunk_size", pa.int64(), "Trials per fixed block (seed stream unit).", "trials"),
+        _field("sampler", pa.string(), "Sampling method, e.g. 'mc', 'lhs', 'sobol'.", "name"),
+        _field(
             "scenarios",
             pa.string(),
             "Comma-separated scenario names of the run, in run order.",
             "names",
         ),
-        _f(
+        _field(
             "config_hash",
             pa.string(),
             "sha256 of the normalized configuration of all scenarios of the run.",
             "hex",
         ),
-        _f("package_version", pa.string(), "Version of sma-forecast.", "version"),
-        _f("git_commit", pa.string(), "Git commit of the code, if known.", "hex", nullable=True),
-        _f(
+        _field("package_version", pa.string(), "Version of sma-forecast.", "version"),
+        _field("git_commit", pa.string(), "Git commit of the code, if known.", "hex", nullable=True),
+        _field(
             "prefect_flow_run_id",
             pa.string(),
             "Prefect flow-run id, if run under Prefect.",
             "uuid",
             nullable=True,
         ),
-        _f(
+        _field(
             "target_se",
             pa.float64(),
             "Monte Carlo standard error the run aimed for, if any.",
             "unit of the monitored statistic",
             nullable=True,
         ),
-        _f(
+        _field(
             "achieved_se",
             pa.float64(),
             "Monte Carlo standard error achieved for the monitored statistic, if any.",
@@ -122,30 +122,30 @@ RUNS_SCHEMA: Final[pa.Schema] = pa.schema(
 SUMMARY_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
-        _f("metric", pa.string(), "Outcome name, units in the name (see docs/outputs.md).", "name"),
-        _f("statistic", pa.string(), "mean, sd, min, max, p01..p99 or prob.", "name"),
-        _f(
+        _field("metric", pa.string(), "Outcome name, units in the name (see docs/outputs.md).", "name"),
+        _field("statistic", pa.string(), "mean, sd, min, max, p01..p99 or prob.", "name"),
+        _field(
             "value",
             pa.float64(),
             "Value of the statistic; null if no trial defines the metric.",
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "mc_standard_error",
             pa.float64(),
             "Monte Carlo standard error of value; null where undefined.",
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "n_trials",
             pa.int64(),
             "Trials the statistic is computed over (where the metric is defined).",
             "trials",
         ),
-        _f("unit", pa.string(), "Unit of value and mc_standard_error.", "text"),
-        _f(
+        _field("unit", pa.string(), "Unit of value and mc_standard_error.", "text"),
+        _field(
             "quantile_error_bound",
             pa.float64(),
             "Quantile rows: max |value - sample quantile|; equals the bin width unless "
@@ -160,43 +160,43 @@ SUMMARY_SCHEMA: Final[pa.Schema] = pa.schema(
 HISTOGRAMS_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
-        _f("metric", pa.string(), "Outcome name (see docs/outputs.md).", "name"),
-        _f(
+        _field("metric", pa.string(), "Outcome name (see docs/outputs.md).", "name"),
+        _field(
             "bin_index",
             pa.int32(),
             "0 = below range, 1..K = fixed bins, K+1 = above range.",
             "index",
         ),
-        _f(
+        _field(
             "bin_lower",
             pa.float64(),
             "Inclusive lower edge; null for bin 0.",
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "bin_upper",
             pa.float64(),
             "Exclusive upper edge; null for the last bin.",
             "see unit",
             nullable=True,
         ),
-        _f("count", pa.int64(), "Trials in the bin.", "trials"),
-        _f(
+        _field("count", pa.int64(), "Trials in the bin.", "trials"),
+        _field(
             "probability",
             pa.float64(),
             "count / trials where the metric is defined; null if none.",
             "probability",
             nullable=True,
         ),
-        _f(
+        _field(
             "density",
             pa.float64(),
             "probability / bin width; null for the open-ended bins.",
             "1/unit",
             nullable=True,
         ),
-        _f("unit", pa.string(), "Unit of the bin edges.", "text"),
+        _field("unit", pa.string(), "Unit of the bin edges.", "text"),
         *_common_tail(),
     ]
 )
@@ -206,60 +206,60 @@ HISTOGRAMS_SCHEMA: Final[pa.Schema] = pa.schema(
 SENSITIVITY_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
-        _f("metric", pa.string(), "Output analysed, as in summary.metric.", "name"),
-        _f(
+        _field("metric", pa.string(), "Output analysed, as in summary.metric.", "name"),
+        _field(
             "input",
             pa.string(),
             "Input name (pipeline/spec/catalog.py); for sobol also 'group:a+b' (inputs tied by "
             "rank correlation, one factor) and 'event:<name>' (the model's chance draws).",
             "name",
         ),
-        _f("method", pa.string(), "'spearman', 'tornado' or 'sobol'.", "enum"),
-        _f(
+        _field("method", pa.string(), "'spearman', 'tornado' or 'sobol'.", "enum"),
+        _field(
             "statistic",
             pa.string(),
             "spearman: rank_correlation; tornado: median_at_low_decile, "
             "median_at_high_decile, swing; sobol: first_order, total_order.",
             "enum",
         ),
-        _f(
+        _field(
             "value",
             pa.float64(),
             "Value of the statistic; null where undefined.",
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "ci_low",
             pa.float64(),
             "Lower end of the 95% confidence interval.",
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "ci_high",
             pa.float64(),
             "Upper end of the 95% confidence interval.",
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "input_value",
             pa.float64(),
             "Tornado median rows: the input's 10th or 90th percentile (or category code).",
             "see input_unit",
             nullable=True,
         ),
-        _f("n_trials", pa.int64(), "Trials (or model evaluations) behind the value.", "trials"),
-        _f(
+        _field("n_trials", pa.int64(), "Trials (or model evaluations) behind the value.", "trials"),
+        _field(
             "rank",
             pa.int32(),
             "Importance rank of the input, 1 = most influential.",
             "rank",
             nullable=True,
         ),
-        _f("unit", pa.string(), "Unit of value, ci_low and ci_high.", "text"),
-        _f("input_unit", pa.string(), "Unit of the input (and of input_value).", "text"),
+        _field("unit", pa.string(), "Unit of value, ci_low and ci_high.", "text"),
+        _field("input_unit", pa.string(), "Unit of the input (and of input_value).", "text"),
         *_common_tail(),
     ]
 )
@@ -310,13 +310,13 @@ def trials_schema(path_years: Sequence[int]) -> pa.Schema:
     """
     cols = [
         _RUN_ID,
-        _f("trial_index", pa.int64(), "Global index of the trial in the run.", "index"),
+        _field("trial_index", pa.int64(), "Global index of the trial in the run.", "index"),
     ]
     for name, (type_, doc, unit) in _TRIAL_FIELD_DOCS.items():
-        cols.append(_f(name, type_, doc, unit, nullable=True))
+        cols.append(_field(name, type_, doc, unit, nullable=True))
     for year in path_years:
         cols.append(
-            _f(
+            _field(
                 f"contribution_krw_bn_{year}",
                 pa.float64(),
                 f"Contribution in {year}.",
@@ -326,7 +326,7 @@ def trials_schema(path_years: Sequence[int]) -> pa.Schema:
         )
     for year in path_years:
         cols.append(
-            _f(
+            _field(
                 f"contribution_usd_m_{year}",
                 pa.float64(),
                 f"Contribution in {year} at the sampled exchange rate.",
@@ -340,61 +340,61 @@ def trials_schema(path_years: Sequence[int]) -> pa.Schema:
 #: File schema of the ``backtest`` dataset: one row per (case, target, forecaster, score).
 BACKTEST_SCHEMA: Final[pa.Schema] = pa.schema(
     [
-        _f("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id"),
-        _f("case", pa.string(), "Backtest case (configs/backtest/cases.yaml).", "name"),
-        _f("sma_number", pa.int32(), "Which SMA negotiation the case forecasts.", "number"),
-        _f(
+        _field("run_id", pa.string(), "Id of the run attempt; joins to runs.run_id.", "id"),
+        _field("case", pa.string(), "Backtest case (configs/backtest/cases.yaml).", "name"),
+        _field("sma_number", pa.int32(), "Which SMA negotiation the case forecasts.", "number"),
+        _field(
             "case_as_of_date",
             pa.date32(),
             "Date the case's forecast is made as of (not the run's as_of_date).",
             "date",
         ),
-        _f("target", pa.string(), "increase_pct, months_to_settlement or lapse.", "name"),
-        _f("unit", pa.string(), "Unit of realized and the forecast quantiles.", "text"),
-        _f("forecaster", pa.string(), "model, previous_repeated or historical.", "name"),
-        _f(
+        _field("target", pa.string(), "increase_pct, months_to_settlement or lapse.", "name"),
+        _field("unit", pa.string(), "Unit of realized and the forecast quantiles.", "text"),
+        _field("forecaster", pa.string(), "model, previous_repeated or historical.", "name"),
+        _field(
             "score",
             pa.string(),
             "crps, log_score, pit, covers_50/80/90 (1 = inside), brier, prob.",
             "name",
         ),
-        _f(
+        _field(
             "value",
             pa.float64(),
             "The score; lower is better for crps, log_score and brier.",
             "crps: unit of target; log_score: nats; others: 0-1",
         ),
-        _f("realized", pa.float64(), "The realized outcome (data/).", "see unit"),
-        _f(
+        _field("realized", pa.float64(), "The realized outcome (data/).", "see unit"),
+        _field(
             "forecast_p05",
             pa.float64(),
             "5% quantile of the forecast (lapse: probability).",
             "see unit",
         ),
-        _f("forecast_p50", pa.float64(), "Median of the forecast.", "see unit"),
-        _f("forecast_p95", pa.float64(), "95% quantile of the forecast.", "see unit"),
-        _f("n_samples", pa.int64(), "Samples the forecast has (non-NaN).", "samples"),
-        _f(
+        _field("forecast_p50", pa.float64(), "Median of the forecast.", "see unit"),
+        _field("forecast_p95", pa.float64(), "95% quantile of the forecast.", "see unit"),
+        _field("n_samples", pa.int64(), "Samples the forecast has (non-NaN).", "samples"),
+        _field(
             "defined_share",
             pa.float64(),
             "Share of model trials defining the target (agreement in the horizon).",
             "share",
         ),
-        _f(
+        _field(
             "history_used",
             pa.string(),
             "Comma-separated SMA numbers whose outcomes the forecast used "
             "(model: the tuning cases; baselines: all SMAs known by as_of_date).",
             "numbers",
         ),
-        _f(
+        _field(
             "priors",
             pa.string(),
             "Model rows: the tuned inputs' specs used; empty for baselines.",
             "text",
         ),
-        _f("schema_version", pa.int32(), "Version of this output contract.", "1"),
-        _f("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
+        _field("schema_version", pa.int32(), "Version of this output contract.", "1"),
+        _field("created_at", TIMESTAMP, "When the row was produced.", "UTC timestamp"),
     ]
 )
 
@@ -404,7 +404,7 @@ BACKTEST_SCHEMA: Final[pa.Schema] = pa.schema(
 DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
-        _f(
+        _field(
             "previous_run_id",
             pa.string(),
             "The run compared with: the latest earlier completed run of the scenario; null "
@@ -412,25 +412,25 @@ DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
             "id",
             nullable=True,
         ),
-        _f(
+        _field(
             "previous_as_of_date",
             pa.date32(),
             "as_of_date of the previous run; null if there was none.",
             "date",
             nullable=True,
         ),
-        _f("metric", pa.string(), "Outcome name, as in summary.metric.", "name"),
-        _f("statistic", pa.string(), "p10, p50, p90 (key metrics) or prob.", "enum"),
-        _f("value", pa.float64(), "This run's value.", "see unit", nullable=True),
-        _f(
+        _field("metric", pa.string(), "Outcome name, as in summary.metric.", "name"),
+        _field("statistic", pa.string(), "p10, p50, p90 (key metrics) or prob.", "enum"),
+        _field("value", pa.float64(), "This run's value.", "see unit", nullable=True),
+        _field(
             "previous_value",
             pa.float64(),
             "The previous run's value; null if none.",
             "see unit",
             nullable=True,
         ),
-        _f("change", pa.float64(), "value - previous_value.", "see unit", nullable=True),
-        _f(
+        _field("change", pa.float64(), "value - previous_value.", "see unit", nullable=True),
+        _field(
             "noise_se",
             pa.float64(),
             "Monte Carlo standard error of the change, sqrt(se^2 + previous_se^2) as for "
@@ -438,14 +438,14 @@ DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "z",
             pa.float64(),
             "change / noise_se; null where noise_se is null or 0.",
             "standard errors",
             nullable=True,
         ),
-        _f(
+        _field(
             "flag_threshold",
             pa.float64(),
             "|change| above which the row is flagged: 4 noise_se plus the two quantile error "
@@ -453,49 +453,49 @@ DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
             "see unit",
             nullable=True,
         ),
-        _f(
+        _field(
             "flagged",
             pa.bool_(),
             "The change is larger than Monte Carlo noise can explain (|change| > flag_threshold).",
             "bool",
         ),
-        _f("n_trials", pa.int64(), "This run's n_trials for the row.", "trials"),
-        _f(
+        _field("n_trials", pa.int64(), "This run's n_trials for the row.", "trials"),
+        _field(
             "previous_n_trials",
             pa.int64(),
             "The previous run's n_trials for the row; null if none.",
             "trials",
             nullable=True,
         ),
-        _f("unit", pa.string(), "Unit of value, previous_value, change and noise_se.", "text"),
+        _field("unit", pa.string(), "Unit of value, previous_value, change and noise_se.", "text"),
         *_common_tail(),
     ]
 )
 
 #: File schema of the ``inputs`` dataset: the assumptions of each scenario of a run, one row per
 #: model input (its distribution as stated and its 5/50/95% quantiles), per non-random model
-#: setting, plus one row with the scenario's description (pipeline/report/: inputs_table).
+#: setting, plus one row with the scenario's description (pipeline/outputs/tables/inputs.py).
 INPUTS_SCHEMA: Final[pa.Schema] = pa.schema(
     [
         _RUN_ID,
-        _f(
+        _field(
             "input",
             pa.string(),
             "Input name (pipeline/spec/catalog.py), setting path (e.g. 'model.mechanisms.reopening', "
             "'rank_correlation') or 'description'.",
             "name",
         ),
-        _f("kind", pa.string(), "'input', 'setting' or 'description'.", "enum"),
-        _f(
+        _field("kind", pa.string(), "'input', 'setting' or 'description'.", "enum"),
+        _field(
             "distribution",
             pa.string(),
             "input: the distribution as stated, e.g. 'PERT(min=0.2, mode=0.55, max=1)'; "
             "setting: its value; description: the scenario's description.",
             "text",
         ),
-        _f("unit", pa.string(), "Unit of the input and of p05/p50/p95; '' otherwise.", "text"),
-        _f("description", pa.string(), "What the input or setting means.", "text"),
-        _f(
+        _field("unit", pa.string(), "Unit of the input and of p05/p50/p95; '' otherwise.", "text"),
+        _field("description", pa.string(), "What the input or setting means.", "text"),
+        _field(
             "p05",
             pa.float64(),
             "input: 5% quantile of the distribution, clipped to the allowed range as sampled; "
@@ -503,8 +503,8 @@ INPUTS_SCHEMA: Final[pa.Schema] = pa.schema(
             "see unit",
             nullable=True,
         ),
-        _f("p50", pa.float64(), "input: median (as p05).", "see unit", nullable=True),
-        _f("p95", pa.float64(), "input: 95% quantile (as p05).", "see unit", nullable=True),
+        _field("p50", pa.float64(), "input: median (as p05).", "see unit", nullable=True),
+        _field("p95", pa.float64(), "input: 95% quantile (as p05).", "see unit", nullable=True),
         *_common_tail(),
     ]
 )
