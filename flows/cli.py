@@ -337,7 +337,7 @@ def report(
     """Rebuild the HTML report from the Parquet files alone."""
 
     def build() -> Path:
-        from pipeline.report.build import ReportError, build_report
+        from pipeline.report import ReportError, build_report
 
         when = _parse_date(as_of)
         if not Path(output).is_dir():

@@ -60,7 +60,7 @@ from pipeline.outputs import io
 from pipeline.outputs.drift import drift_for
 from pipeline.outputs.headline import headline
 from pipeline.outputs.records import RunRecord
-from pipeline.report.build import inputs_table
+from pipeline.outputs.tables.inputs import inputs_table
 from pipeline.spec.request import (
     DEFAULT_CONFIG_DIR,
     DEFAULT_OUTPUT_DIR,

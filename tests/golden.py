@@ -94,7 +94,7 @@ def case_tables(case: Case) -> dict[str, pa.Table]:
         scenario_tables,
     )
     from pipeline.model.seeding import root_entropy
-    from pipeline.report.build import inputs_table
+    from pipeline.outputs.tables.inputs import inputs_table
     from pipeline.spec.evidence import evidence_as_of, load_evidence
 
     (scenario,) = resolve_scenarios(CONFIG_DIR, [case.scenario], dict(case.overrides))

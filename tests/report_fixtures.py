@@ -25,7 +25,7 @@ from pipeline.compose import (
 from pipeline.outputs import io
 from pipeline.outputs.drift import drift_for
 from pipeline.outputs.records import RunRecord
-from pipeline.report.build import inputs_table
+from pipeline.outputs.tables.inputs import inputs_table
 from pipeline.spec.evidence import evidence_as_of, load_evidence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

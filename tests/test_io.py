@@ -401,6 +401,48 @@ def test_failure_while_writing_leaves_nothing(out: Path, monkeypatch: pytest.Mon
     assert not (out / ".staging" / "run-b").exists()
 
 
+def test_publish_report_swaps_the_whole_folder(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    day = dt.date(2026, 3, 1)
+
+    def write(files: dict[str, str]) -> Callable[[Path], None]:
+        def render(stage: Path) -> None:
+            for name, text in files.items():
+                (stage / name).write_text(text)
+
+        return render
+
+    final = io.publish_report(out, day, write({"index.html": "one", "a.png": "a"}))
+    assert final == io.report_dir(out, day) == out / "reports" / "as_of_date=2026-03-01"
+    final = io.publish_report(out, day, write({"index.html": "two"}))
+    assert {p.name: p.read_text() for p in final.iterdir()} == {"index.html": "two"}
+
+    def broken(stage: Path) -> None:
+        (stage / "index.html").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        io.publish_report(out, day, broken)
+    original = io._rename
+    for fail_at in (1, 2):  # moving the old folder aside, renaming the new one in
+        calls = 0
+
+        def failing(src: Path, dst: Path, fail_at: int = fail_at) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == fail_at:
+                raise OSError("injected")
+            original(src, dst)
+
+        monkeypatch.setattr(io, "_rename", failing)
+        with pytest.raises(OSError, match="injected"):
+            io.publish_report(out, day, write({"index.html": "three"}))
+        monkeypatch.setattr(io, "_rename", original)
+    assert {p.name: p.read_text() for p in final.iterdir()} == {"index.html": "two"}
+    reports = out / "reports"
+    assert not any((reports / ".staging").iterdir())
+    assert not (reports / ".trash").exists() or not any((reports / ".trash").iterdir())
+
+
 CHILD = """
 import sys, os
 sys.path[:0] = [{root!r}, {tests!r}]

@@ -19,11 +19,11 @@ import pipeline.spec.history
 import pipeline.spec.scenario
 from pipeline.outputs import io
 from pipeline.outputs.schema import INPUTS_SCHEMA
-from pipeline.report.build import (
+from pipeline.outputs.tables.describe import describe_spec
+from pipeline.outputs.tables.inputs import inputs_table
+from pipeline.report import (
     ReportError,
     build_report,
-    describe_spec,
-    inputs_table,
     report_artifact_markdown,
     report_dir,
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import REPO_ROOT, publish_forecast
 
-from pipeline.report.build import build_report
+from pipeline.report import build_report
 
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 from browser_check import find_chromium  # noqa: E402

@@ -279,7 +279,8 @@ def drift_for(
     )
 
 
-def _fmt(value: float | None, unit: str) -> str:
+def _artifact_number(value: float | None, unit: str) -> str:
+    """A value as plain text for the Prefect artifact table (probabilities as 0.xxxx)."""
     if value is None:
         return ""
     if unit == "probability":
@@ -329,10 +330,10 @@ def drift_artifact_rows(
                 {
                     "scenario": scenario,
                     "quantity": f"{r['metric']} {r['statistic']}",
-                    "previous": _fmt(r["previous_value"], unit),
-                    "now": _fmt(r["value"], unit),
-                    "change": _fmt(r["change"], unit),
-                    "noise_se": _fmt(r["noise_se"], unit),
+                    "previous": _artifact_number(r["previous_value"], unit),
+                    "now": _artifact_number(r["value"], unit),
+                    "change": _artifact_number(r["change"], unit),
+                    "noise_se": _artifact_number(r["noise_se"], unit),
                     "z": "" if r["z"] is None else f"{r['z']:.1f}",
                     "flagged": "YES" if r["flagged"] else "",
                     "unit": unit,

@@ -7,6 +7,7 @@ Layout (docs/outputs.md)::
     <output_dir>/.staging/<run_id>/...   files being written (never read)
     <output_dir>/.trash/<run_id>/...     replaced partitions, removed after the swap
     <output_dir>/.lock                   flock held during the swap step only
+    <output_dir>/reports/as_of_date=D/   one HTML report per as-of date (:func:`publish_report`)
 
 Publication: every file is written and fsynced under ``.staging`` (same filesystem), then,
 holding the lock, each partition directory is swapped in by ``rename`` (the old one moved
@@ -15,6 +16,9 @@ commit point. Any failure before it rolls the swapped partitions back. A process
 mid-swap leaves a journal (``.staging/<run_id>/COMMITTING``) from which the next publisher,
 or :func:`recover`, rolls back under the lock. Staging and trash live outside the dataset
 folders because DuckDB's ``**`` glob does descend into dot-directories.
+
+Reports are written by the caller into a staging folder under ``reports/.staging/`` and swapped
+in whole under ``flock`` on ``reports/.lock`` (:func:`publish_report`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -59,6 +63,8 @@ STAGING: Final[str] = ".staging"
 TRASH: Final[str] = ".trash"
 LOCK: Final[str] = ".lock"
 JOURNAL: Final[str] = "COMMITTING"
+#: Folder under the outputs that holds the HTML reports.
+REPORTS: Final[str] = "reports"
 #: Staging folders without a journal older than this are from crashed runs and removed.
 STALE_AFTER: Final[dt.timedelta] = dt.timedelta(days=1)
 
@@ -434,6 +440,62 @@ def publish_backtest(output_dir: PathLike, run: RunRecord, table: pa.Table) -> l
     finally:
         _remove_tree(stage)
     return [out / rel, target_runs]
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def report_dir(output_dir: PathLike, as_of_date: dt.date) -> Path:
+    """``<outputs>/reports/as_of_date=YYYY-MM-DD``."""
+    return Path(output_dir) / REPORTS / f"as_of_date={as_of_date.isoformat()}"
+
+
+def _swap_in(stage: Path, final: Path) -> None:
+    """Replace ``final`` by ``stage`` with renames (the old folder is deleted afterwards)."""
+    root = final.parent
+    trash = root / TRASH / f"{final.name}-{secrets.token_hex(4)}"
+    with exclusive_lock(root):  # the lock helper of the Parquet publication, on reports/.lock
+        moved = False
+        if final.exists():
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            _rename(final, trash)
+            moved = True
+        try:
+            _rename(stage, final)
+        except BaseException:
+            if moved:
+                _rename(trash, final)
+            raise
+    _remove_tree(trash)
+    _fsync_path(root)
+
+
+def publish_report(
+    output_dir: PathLike, as_of_date: dt.date, write: Callable[[Path], None]
+) -> Path:
+    """Publish the HTML report of one as-of date as a whole folder; returns its final folder.
+
+    ``write(stage)`` renders every file of the report into ``stage``, an empty folder under
+    ``<outputs>/reports/.staging/``. The staged folder is then renamed to
+    :func:`report_dir` holding ``flock`` on ``<outputs>/reports/.lock``; an earlier report of
+    the date is moved to ``reports/.trash/`` and deleted. A half-written report is never
+    visible: if ``write`` or the swap fails, the staging folder is removed and the earlier
+    report stays.
+    """
+    final = report_dir(output_dir, as_of_date)
+    stage = final.parent / STAGING / f"{final.name}-{secrets.token_hex(4)}"
+    stage.mkdir(parents=True)
+    try:
+        write(stage)
+        for path in stage.rglob("*"):
+            if path.is_file():
+                _fsync_path(path)
+        _fsync_tree(stage)
+        _swap_in(stage, final)
+    except BaseException:
+        _remove_tree(stage)
+        raise
+    return final
 
 
 # --------------------------------------------------------------------------- readers

@@ -1,10 +1,10 @@
 """The report's charts: matplotlib figures drawn from the published tables, saved as PNG.
 
-Every function takes small pandas frames read from the Parquet outputs (see pipeline/report/),
-draws one figure with the object-oriented API (``matplotlib.figure.Figure``: no pyplot, no global
-backend state, the Agg canvas), writes it to ``path`` and returns nothing. Titles, axis labels
-with units and legends are on the figure; the one-line "how to read it" captions live in the
-HTML next to each image.
+Every function takes small pandas frames read from the Parquet outputs (pipeline/report/drawing.py
+prepares them per figure), draws one figure with the object-oriented API
+(``matplotlib.figure.Figure``: no pyplot, no global backend state, the Agg canvas), writes it to
+``path`` and returns nothing. Titles, axis labels with units and legends are on the figure; the
+one-line "how to read it" captions live in the HTML next to each image.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, format="png", dpi=DPI)
 
 
-def _q(stats: Mapping[str, float | None], key: str) -> float:
+def _stat(stats: Mapping[str, float | None], key: str) -> float:
+    """``stats[key]`` as a float; NaN (not drawn) when missing or None."""
     value = stats.get(key)
     return math.nan if value is None else float(value)
 
@@ -116,13 +117,13 @@ def comparison_chart(
         for y, s in zip(ys, scenarios, strict=True):
             q = increase.get(s, {})
             c = colors[s]
-            left.hlines(y, _q(q, "p10"), _q(q, "p90"), color=c, lw=2.5, alpha=0.9)
-            left.hlines(y, _q(q, "p25"), _q(q, "p75"), color=c, lw=9, alpha=0.55)
-            left.plot(_q(q, "p50"), y, "o", color="white", mec=_INK, mew=1.5, ms=8, zorder=3)
-            if not math.isnan(_q(q, "p90")):
+            left.hlines(y, _stat(q, "p10"), _stat(q, "p90"), color=c, lw=2.5, alpha=0.9)
+            left.hlines(y, _stat(q, "p25"), _stat(q, "p75"), color=c, lw=9, alpha=0.55)
+            left.plot(_stat(q, "p50"), y, "o", color="white", mec=_INK, mew=1.5, ms=8, zorder=3)
+            if not math.isnan(_stat(q, "p90")):
                 left.annotate(
-                    f"{_q(q, 'p50'):.1f}%  ({_q(q, 'p10'):.1f} to {_q(q, 'p90'):.1f})",
-                    (_q(q, "p90"), y),
+                    f"{_stat(q, 'p50'):.1f}%  ({_stat(q, 'p10'):.1f} to {_stat(q, 'p90'):.1f})",
+                    (_stat(q, "p90"), y),
                     xytext=(6, 0),
                     textcoords="offset points",
                     va="center",
@@ -133,8 +134,8 @@ def comparison_chart(
         left.grid(axis="y", visible=False)
         left.set_xlabel("First-year increase over the contribution it replaces [%]")
         left.set_title("First-year increase, if an agreement is reached", loc="left")
-        lo = np.nanmin([_q(increase.get(s, {}), "p10") for s in scenarios] + [0.0])
-        hi = np.nanmax([_q(increase.get(s, {}), "p90") for s in scenarios] + [1.0])
+        lo = np.nanmin([_stat(increase.get(s, {}), "p10") for s in scenarios] + [0.0])
+        hi = np.nanmax([_stat(increase.get(s, {}), "p90") for s in scenarios] + [1.0])
         left.set_xlim(min(0.0, lo - 1.0), hi + (hi - min(0.0, lo)) * 0.45 + 1.0)
         left.legend(
             handles=[
@@ -149,7 +150,7 @@ def comparison_chart(
 
         height = 0.8 / max(len(events), 1)
         for j, event in enumerate(events):
-            vals = [_q(probabilities.get(s, {}), event) * 100.0 for s in scenarios]
+            vals = [_stat(probabilities.get(s, {}), event) * 100.0 for s in scenarios]
             offs = ys + 0.4 - height * (j + 0.5)
             bars = right.barh(
                 offs, vals, height=height * 0.92, color=_EVENT_COLORS[j % len(_EVENT_COLORS)]
@@ -242,11 +243,11 @@ def distribution_chart(
                        edgecolor="white", linewidth=0.5)  # fmt: skip
                 q = quantiles.get((s, m), {})
                 for key, style in (("p10", "--"), ("p50", "-"), ("p90", "--")):
-                    if not math.isnan(_q(q, key)):
-                        ax.axvline(_q(q, key), color=_INK, ls=style, lw=1.3)
+                    if not math.isnan(_stat(q, key)):
+                        ax.axvline(_stat(q, key), color=_INK, ls=style, lw=1.3)
                 text = (
-                    f"p10 {_q(q, 'p10'):,.1f}   median {_q(q, 'p50'):,.1f}   "
-                    f"p90 {_q(q, 'p90'):,.1f}"
+                    f"p10 {_stat(q, 'p10'):,.1f}   median {_stat(q, 'p50'):,.1f}   "
+                    f"p90 {_stat(q, 'p90'):,.1f}"
                 )
                 prob = hist.probability.fillna(0.0).to_numpy(float)
                 lows, ups = hist.bin_lower.to_numpy(float), hist.bin_upper.to_numpy(float)

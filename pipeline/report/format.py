@@ -1,0 +1,111 @@
+"""Labels, number formats and a small HTML table helper for the report page."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any, Final
+
+import pandas as pd
+
+__all__ = [
+    "METRIC_LABELS",
+    "RawHtml",
+    "escape",
+    "event_label",
+    "format_timestamp",
+    "format_value",
+    "html_table",
+    "quantity_label",
+]
+
+
+def event_label(metric: str) -> str:
+    """Plain-words name of a yes/no outcome (``summary`` metric with statistic ``prob``)."""
+    fixed = {
+        "reopened": "talks reopened early under US pressure",
+        "settled_by_horizon": "agreement within the horizon",
+        "no_deal_by_horizon": "no agreement within the horizon",
+        "lapse": "lapse: no agreement in force at some point",
+        "furlough": "furlough of Korean USFK workers",
+        "troop_threat": "US troop-posture threat",
+        "package_deal": "package deal meets part of the demand",
+    }
+    if metric in fixed:
+        return fixed[metric]
+    head, _, tail = metric.rpartition("_")
+    if head == "settled_by" and tail.isdigit():
+        return f"agreement by the end of {tail}"
+    if head == "reopened_before" and tail.isdigit():
+        return f"early talks opened before {tail}"
+    if metric.startswith("escalation_rule_"):
+        return f"new agreement escalates by {metric.removeprefix('escalation_rule_')} (if agreed)"
+    return metric.replace("_", " ")
+
+
+METRIC_LABELS: Final[dict[str, str]] = {
+    "increase_pct": "first-year increase [%]",
+    "first_year_krw_bn": "first-year contribution [KRW bn]",
+    "months_to_settlement": "months of talks to agreement",
+    "contribution_krw_bn_2028": "contribution in 2028 [KRW bn]",
+}
+
+
+def quantity_label(metric: str, statistic: str) -> str:
+    """A ``summary`` (metric, statistic) in words, e.g. ``P(lapse: ...)`` or ``... [%] p50``."""
+    if statistic == "prob":
+        return f"P({event_label(metric)})"
+    return f"{METRIC_LABELS.get(metric, metric)} {statistic}"
+
+
+def format_value(value: float | None, unit: str, *, signed: bool = False, digits: int = 2) -> str:
+    """A value for the page: probabilities as %, money with separators."""
+    if value is None or math.isnan(value):
+        return "–"
+    sign = "+" if signed else ""
+    if unit == "probability":
+        return f"{value * 100:{sign}.1f}{' pp' if signed else '%'}"
+    if unit == "%":
+        return f"{value:{sign}.{digits}f}{' pp' if signed else '%'}"
+    if abs(value) >= 100:
+        return f"{value:{sign},.{max(digits - 1, 0)}f}"
+    return f"{value:{sign}.{digits}f}"
+
+
+def format_timestamp(x: Any) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM:SS UTC``; ``–`` when missing."""
+    if x is None or x is pd.NaT:
+        return "–"
+    stamp = pd.Timestamp(x).tz_convert("UTC")
+    return f"{stamp:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def escape(x: object) -> str:
+    """``str(x)`` escaped for HTML text and attribute values."""
+    return html.escape(str(x), quote=True)
+
+
+class RawHtml(str):
+    """Already-escaped HTML for a table cell."""
+
+
+def html_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    cls: str = "",
+    first_is_head: bool = True,
+) -> str:
+    """A ``<table>``: cells are escaped unless they are :class:`RawHtml`."""
+    head = "".join(f"<th scope=col>{escape(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            text = cell if isinstance(cell, RawHtml) else escape(cell)
+            tag = "th scope=row" if i == 0 and first_is_head else "td"
+            cells.append(f"<{tag}>{text}</{tag.split()[0]}>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    klass = f' class="{cls}"' if cls else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
