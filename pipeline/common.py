@@ -1,10 +1,11 @@
-"""The base layer: type aliases and constants every layer shares (numpy only).
+"""The base layer: type aliases, constants and number formats every layer shares (numpy only).
 
 Nothing here imports another module of the package, so any layer may import it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Final, TypeAlias
 
@@ -33,3 +34,20 @@ QUANTILE_LEVELS: Final[dict[str, float]] = {
     "p95": 0.95,
     "p99": 0.99,
 }
+
+
+def plain_number(x: float) -> str:
+    """A number as an analyst writes it (no trailing zeros, thousands separators)."""
+    if x == int(x) and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:,.6g}" if abs(x) >= 1000 else f"{x:.6g}"
+
+
+def significant(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, without exponent notation."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    if abs(x) >= 10 ** (digits - 1):
+        return f"{x:,.0f}"
+    decimals = digits - 1 - math.floor(math.log10(abs(x)))
+    return f"{x:.{max(decimals, 0)}f}"

@@ -19,7 +19,6 @@ import pipeline.spec.history
 import pipeline.spec.scenario
 from pipeline.outputs import io
 from pipeline.outputs.schema import INPUTS_SCHEMA
-from pipeline.outputs.tables.describe import describe_spec
 from pipeline.outputs.tables.inputs import inputs_table
 from pipeline.report import (
     ReportError,
@@ -338,4 +337,4 @@ def test_inputs_table_publishes_and_reads_back(outputs: dict[str, object]) -> No
     ],
 )
 def test_describe_spec(spec: object, text: str) -> None:
-    assert describe_spec(spec) == text
+    assert spec.describe() == text  # type: ignore[attr-defined]

@@ -13,8 +13,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from pipeline.common import significant
 from pipeline.outputs.drift import KEY_METRICS, KEY_STATISTICS, Z_THRESHOLD
-from pipeline.outputs.tables.describe import _sig
 from pipeline.report.data import ReportData, as_date, horizon_year, optional_float
 from pipeline.report.drawing import Chart
 from pipeline.report.format import (
@@ -283,7 +283,7 @@ def _assumptions_section(data: ReportData) -> str:
         if row.kind == "input" and lo is not None and hi is not None and lo < hi:
             if row.unit != "yes/no":
                 text += (
-                    f'<br><span class="muted">90% between {escape(_sig(lo))} and {escape(_sig(hi))} '
+                    f'<br><span class="muted">90% between {escape(significant(lo))} and {escape(significant(hi))} '
                     f"{escape(row.unit)}</span>"
                 )
         return text

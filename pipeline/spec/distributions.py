@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special, stats
 
 # The quantile fields a spec may give are the contract's quantile statistics (p01 ... p99).
-from pipeline.common import QUANTILE_LEVELS, FloatArray
+from pipeline.common import QUANTILE_LEVELS, FloatArray, plain_number
 from pipeline.spec.catalog import InputInfo, Kind
 from pipeline.spec.marginals import (
     Marginal as Marginal,  # re-exported: callers resolve specs into marginals
@@ -39,6 +39,10 @@ class _Spec(BaseModel):
 
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         """Resolve the spec into a :class:`Marginal` (``categories``: see CategoricalSpec)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The spec as readable text, e.g. ``PERT(min=0.2, mode=0.55, max=1)``."""
         raise NotImplementedError
 
     def check_support(self, info: InputInfo) -> None:
@@ -72,6 +76,9 @@ class FixedSpec(_Spec):
 
     input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous", "binary", "integer"})
 
+    def describe(self) -> str:
+        return f"fixed {plain_number(self.value)}"
+
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         value = self.value
         return Marginal(
@@ -96,6 +103,9 @@ class UniformSpec(_Spec):
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self
+
+    def describe(self) -> str:
+        return f"uniform({plain_number(self.low)} to {plain_number(self.high)})"
 
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         lo, width = self.low, self.high - self.low
@@ -130,6 +140,24 @@ class _LocationScaleSpec(_Spec):
     bounded: ClassVar[bool] = False
     #: The family is the exponential of a normal (lognormal) rather than a normal.
     log_scale: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        pair = self.quantile_pair()
+        if pair is None:
+            assert self.mean is not None and self.sd is not None
+            body = f"mean={plain_number(self.mean)}, sd={plain_number(self.sd)}"
+        else:
+            (l1, v1), (l2, v2) = pair
+            body = (
+                f"p{round(l1 * 100):02d}={plain_number(v1)}, "
+                f"p{round(l2 * 100):02d}={plain_number(v2)}"
+            )
+        text = f"{self.dist}({body})"  # type: ignore[attr-defined]  # dist: on each family
+        if self.low is not None or self.high is not None:
+            lo = plain_number(self.low) if self.low is not None else "-inf"
+            hi = plain_number(self.high) if self.high is not None else "inf"
+            text += f" truncated to [{lo}, {hi}]"
+        return text
 
     def location_scale(self) -> tuple[float, float]:
         """(mu, sigma) of the underlying normal, from mean/sd or from the quantile pair."""
@@ -248,6 +276,13 @@ class PertSpec(_MinModeMaxSpec):
     shape: float = Field(default=4.0, gt=0)
     """Weight of the mode (4 is the classic PERT)."""
 
+    def describe(self) -> str:
+        shape = "" if self.shape == 4.0 else f", shape={plain_number(self.shape)}"
+        return (
+            f"PERT(min={plain_number(self.min)}, mode={plain_number(self.mode)}, "
+            f"max={plain_number(self.max)}{shape})"
+        )
+
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         lo, hi = self.min, self.max
         alpha = 1 + self.shape * (self.mode - lo) / (hi - lo)
@@ -259,6 +294,12 @@ class TriangularSpec(_MinModeMaxSpec):
     """Triangular distribution on [min, max] peaking at mode."""
 
     dist: Literal["triangular"]
+
+    def describe(self) -> str:
+        return (
+            f"triangular(min={plain_number(self.min)}, mode={plain_number(self.mode)}, "
+            f"max={plain_number(self.max)})"
+        )
 
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         lo, mode, hi = self.min, self.mode, self.max
@@ -294,6 +335,12 @@ class BetaSpec(_Spec):
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self
 
+    def describe(self) -> str:
+        return (
+            f"beta(alpha={plain_number(self.alpha)}, beta={plain_number(self.beta)}) "
+            f"on [{plain_number(self.low)}, {plain_number(self.high)}]"
+        )
+
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         return _beta_marginal(self.dist, self.alpha, self.beta, self.low, self.high)
 
@@ -306,6 +353,9 @@ class BernoulliSpec(_Spec):
 
     input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous", "binary"})
     bounded: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        return f"yes with probability {plain_number(self.p)}"
 
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         p = self.p
@@ -333,6 +383,11 @@ class DiscreteSpec(_Spec):
 
     input_kinds: ClassVar[frozenset[Kind]] = frozenset({"continuous", "integer"})
 
+    def describe(self) -> str:
+        pairs = zip(self.values, self.probs, strict=True)
+        items = ", ".join(f"{plain_number(v)}: {plain_number(p)}" for v, p in pairs)
+        return f"one of {{{items}}}"
+
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         return _discrete_marginal(self.dist, np.asarray(self.values, dtype=np.float64), self.probs)
 
@@ -357,6 +412,11 @@ class CategoricalSpec(_Spec):
         return self
 
     input_kinds: ClassVar[frozenset[Kind]] = frozenset({"category"})
+
+    def describe(self) -> str:
+        pairs = zip(self.categories, self.probs, strict=True)
+        items = ", ".join(f"{c}: {plain_number(p)}" for c, p in pairs)
+        return f"one of {{{items}}}"
 
     def to_marginal(self, categories: tuple[str, ...] = ()) -> Marginal:
         """Samples the index of each category in ``categories`` (the input's full list of

@@ -6,6 +6,8 @@ the forecast flow builds it with :func:`inputs_table` when a run is published.
 
 from __future__ import annotations
 
+from pipeline.common import plain_number
+
 import datetime as dt
 from collections.abc import Mapping
 from typing import Final
@@ -15,7 +17,6 @@ import pyarrow as pa
 
 from pipeline.outputs.records import require_utc
 from pipeline.outputs.schema import INPUTS_SCHEMA, SCHEMA_VERSION
-from pipeline.outputs.tables.describe import describe_spec, plain_number
 from pipeline.spec.catalog import INPUT_BY_NAME
 from pipeline.spec.distributions import Marginal, marginal
 from pipeline.spec.scenario import Scenario
@@ -130,7 +131,7 @@ def inputs_table(
             {
                 "input": name,
                 "kind": "input",
-                "distribution": describe_spec(spec),
+                "distribution": spec.describe(),
                 "unit": info.unit,
                 "description": info.description,
                 "p05": q[0],
