@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipeline.backtest import backtest as bt
-from pipeline.model.plan import month_index
+from pipeline.model.settings import month_index
 from pipeline.spec.history import DATA_DIR, load_history
 from pipeline.spec.scenario import ScenarioError
 

@@ -43,9 +43,10 @@ from scipy import special
 from pipeline.analysis import scoring
 from pipeline.common import FloatArray
 from pipeline.model.outcomes import Outcomes
-from pipeline.model.plan import Plan, model_settings, run_block
+from pipeline.model.plan import Plan, run_block
 from pipeline.model.sampling import CopulaPlan, copula_plan
 from pipeline.model.seeding import root_entropy
+from pipeline.model.settings import model_settings
 from pipeline.outputs.schema import BACKTEST_SCHEMA, SCHEMA_VERSION
 from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.spec.distributions import InputSpec, Marginal, marginal
