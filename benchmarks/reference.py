@@ -1,7 +1,7 @@
 """Per-trial reference implementations of the negotiation model (benchmark-only).
 
 One scalar function, :func:`trial`, states the model of docs/model.md for one trial, following
-``pipeline/model/simulate.py`` operation by operation. The same source runs
+``pipeline/model/simulate.py`` and ``bargaining.py`` operation by operation. The same source runs
 
 - compiled, through numba (:func:`numba_runner`): the "compiled per-trial reference";
 - interpreted, on Python floats and lists (:func:`python_runner`): the "pure-Python loop";
@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.model.outcomes import Outcomes
-from pipeline.model.simulate import ModelSettings
+from pipeline.model.settings import ModelSettings
 from pipeline.spec.catalog import INPUT_NAMES
 
 FloatArray = npt.NDArray[np.float64]

@@ -19,7 +19,7 @@ import yaml
 import pipeline.backtest as bt
 from pipeline.analysis import scoring
 from pipeline.backtest.tuning import _tuning_set
-from pipeline.model.plan import month_index
+from pipeline.model.settings import month_index
 from pipeline.outputs.schema import BACKTEST_SCHEMA
 from pipeline.outputs.tables.backtest import ROW_COLUMNS, build_backtest_table
 from pipeline.spec.history import DATA_DIR, load_history

@@ -21,8 +21,9 @@ from pipeline.backtest.cases import Case, TuningGrid, _marginal
 from pipeline.backtest.realized import Realized
 from pipeline.common import FloatArray
 from pipeline.model.outcomes import Outcomes
-from pipeline.model.plan import Plan, model_settings, run_block
+from pipeline.model.plan import Plan, run_block
 from pipeline.model.sampling import CopulaPlan, copula_plan
+from pipeline.model.settings import model_settings
 from pipeline.spec.catalog import INPUT_NAMES
 from pipeline.spec.distributions import InputSpec
 from pipeline.spec.history import History

@@ -16,60 +16,11 @@ from pipeline.common import FloatArray
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.sampling import CopulaPlan, copula_plan, sample_inputs
 from pipeline.model.seeding import EVENT_STREAM, INPUT_STREAM, block_rng, sampler_seed
-from pipeline.model.simulate import EVENT_COLUMNS, ModelSettings, simulate
+from pipeline.model.settings import ModelSettings, model_settings
+from pipeline.model.simulate import EVENT_COLUMNS, simulate
 from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.spec.distributions import Marginal, marginal
-from pipeline.spec.history import History, load_history
 from pipeline.spec.scenario import Scenario
-
-
-def month_index(day: date, base_year: int) -> int:
-    """Model month of a calendar date (month 0 = January of ``base_year``)."""
-    return (day.year - base_year) * 12 + day.month - 1
-
-
-def model_settings(
-    scenario: Scenario,
-    as_of: date,
-    *,
-    talks_open_on: date | None = None,
-    history: History | None = None,
-) -> ModelSettings:
-    """The core's settings for a scenario as of a date (history from data/)."""
-    history = history or load_history()
-    m = scenario.model
-    base = m.calendar_base_year
-    change = m.administration_change_date
-    change_month = month_index(change, base) if change is not None else None
-    if change_month is not None and not 0 <= change_month < (m.horizon_year - base + 1) * 12:
-        change_month = None
-    mech = m.mechanisms
-    return ModelSettings(
-        calendar_base_year=base,
-        horizon_year=m.horizon_year,
-        start_month=max(month_index(as_of, base), 0),
-        expiry_month=(m.agreement_expiry_year - base + 1) * 12,
-        administration_change_month=change_month,
-        talks_open_month=month_index(talks_open_on, base) if talks_open_on else None,
-        in_force_levels_krw_bn=tuple(
-            (y, v)
-            for y, v in sorted(history.contribution_krw_bn.items())
-            if base - 1 <= y <= m.agreement_expiry_year
-        ),
-        known_cpi_pct=tuple((y, v) for y, v in sorted(history.cpi_pct.items()) if y < as_of.year),
-        known_defense_budget_growth_pct=tuple(
-            (y, v) for y, v in sorted(history.defense_budget_growth_pct.items()) if y <= as_of.year
-        ),
-        escalation_cap_pct=m.escalation_cap_pct,
-        cpi_lag_years=m.cpi_lag_years,
-        furlough_after_lapse_months=m.furlough_after_lapse_months,
-        reopening=mech.reopening,
-        package_deal=mech.package_deal,
-        troop_lever=mech.troop_lever,
-        administration_change=mech.administration_change,
-        deadline=mech.deadline,
-        lapse_furlough=mech.lapse_furlough,
-    )
 
 
 @dataclass(frozen=True, eq=False)

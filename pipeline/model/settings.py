@@ -1,0 +1,105 @@
+"""The non-random settings of one simulation, and how a scenario and an as-of date give them.
+
+:class:`ModelSettings` is what the core (:mod:`pipeline.model.simulate`) reads besides the sampled
+inputs; :func:`model_settings` resolves a scenario, an as-of date and the published history into
+it, on the model calendar of :func:`month_index`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pipeline.spec.history import History, load_history
+from pipeline.spec.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The non-random settings of one simulation, on the model calendar (months from January of
+    ``calendar_base_year``; month m lies in year ``calendar_base_year + m // 12``)."""
+
+    calendar_base_year: int
+    horizon_year: int
+    start_month: int
+    """First month simulated (the as-of date); talks cannot (re)open before it unless evidence
+    says they already have [month index]."""
+    expiry_month: int
+    """First month not covered by the agreement in force [month index]."""
+    administration_change_month: int | None
+    """Month the next US administration takes office, if within the horizon [month index]."""
+    talks_open_month: int | None
+    """Evidence: talks opened in this month (forces the start of talks) [month index]."""
+    in_force_levels_krw_bn: tuple[tuple[int, float], ...]
+    """Known contributions of the agreement in force by year, incl. the year before the path."""
+    known_cpi_pct: tuple[tuple[int, float], ...]
+    """Published Korean CPI by year [%]."""
+    known_defense_budget_growth_pct: tuple[tuple[int, float], ...]
+    """Published Korean defense budget growth by year [%]."""
+    escalation_cap_pct: float = 5.0
+    cpi_lag_years: int = 2
+    furlough_after_lapse_months: float = 3.0
+    reopening: bool = True
+    package_deal: bool = True
+    troop_lever: bool = True
+    administration_change: bool = True
+    deadline: bool = True
+    lapse_furlough: bool = True
+
+    @property
+    def horizon_month(self) -> int:
+        """End of the horizon (exclusive month index)."""
+        return (self.horizon_year - self.calendar_base_year + 1) * 12
+
+    @property
+    def path_years(self) -> tuple[int, ...]:
+        return tuple(range(self.calendar_base_year, self.horizon_year + 1))
+
+
+def month_index(day: date, base_year: int) -> int:
+    """Model month of a calendar date (month 0 = January of ``base_year``)."""
+    return (day.year - base_year) * 12 + day.month - 1
+
+
+def model_settings(
+    scenario: Scenario,
+    as_of: date,
+    *,
+    talks_open_on: date | None = None,
+    history: History | None = None,
+) -> ModelSettings:
+    """The core's settings for a scenario as of a date (history from data/)."""
+    history = history or load_history()
+    m = scenario.model
+    base = m.calendar_base_year
+    change = m.administration_change_date
+    change_month = month_index(change, base) if change is not None else None
+    if change_month is not None and not 0 <= change_month < (m.horizon_year - base + 1) * 12:
+        change_month = None
+    mech = m.mechanisms
+    return ModelSettings(
+        calendar_base_year=base,
+        horizon_year=m.horizon_year,
+        start_month=max(month_index(as_of, base), 0),
+        expiry_month=(m.agreement_expiry_year - base + 1) * 12,
+        administration_change_month=change_month,
+        talks_open_month=month_index(talks_open_on, base) if talks_open_on else None,
+        in_force_levels_krw_bn=tuple(
+            (y, v)
+            for y, v in sorted(history.contribution_krw_bn.items())
+            if base - 1 <= y <= m.agreement_expiry_year
+        ),
+        known_cpi_pct=tuple((y, v) for y, v in sorted(history.cpi_pct.items()) if y < as_of.year),
+        known_defense_budget_growth_pct=tuple(
+            (y, v) for y, v in sorted(history.defense_budget_growth_pct.items()) if y <= as_of.year
+        ),
+        escalation_cap_pct=m.escalation_cap_pct,
+        cpi_lag_years=m.cpi_lag_years,
+        furlough_after_lapse_months=m.furlough_after_lapse_months,
+        reopening=mech.reopening,
+        package_deal=mech.package_deal,
+        troop_lever=mech.troop_lever,
+        administration_change=mech.administration_change,
+        deadline=mech.deadline,
+        lapse_furlough=mech.lapse_furlough,
+    )

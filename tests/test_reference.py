@@ -1,0 +1,129 @@
+"""The per-trial reference of benchmarks/reference.py against the vectorized core.
+
+``benchmarks.reference.trial`` states the model one trial at a time, following pipeline/model/
+operation by operation, and the benchmarks time the core against it: if the two drift apart, the
+benchmark compares different models. These tests run the reference's plain-Python loop (the
+same loop the benchmark's "pure-Python" row runs; numba is not needed) on a few thousand trials
+of every scenario, and with each mechanism switched off, and require
+``check_against_core(...) == []``. The same check through the compiled runner runs where numba
+is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from datetime import date
+
+import numpy as np
+import pytest
+from strategies import MECHANISMS, SCENARIO_PATHS
+
+from benchmarks import reference
+from pipeline import load_scenario, plan_run
+from pipeline.common import FloatArray
+from pipeline.model.outcomes import Outcomes
+from pipeline.model.plan import sample_block
+from pipeline.model.seeding import EVENT_STREAM, block_rng
+from pipeline.model.settings import ModelSettings
+from pipeline.model.simulate import EVENT_COLUMNS, simulate
+
+N_TRIALS = 3000
+AS_OF = date(2026, 11, 29)
+LATER_AS_OF = date(2029, 3, 1)  # after the change of administration: talks open under the next
+SCENARIOS = {path.stem: path for path in SCENARIO_PATHS}
+
+#: (scenario, as-of date, mechanism switched off or None): every scenario with all mechanisms
+#: on, the baseline with each one off, and the baseline at a later as-of date.
+CASES = (
+    [(name, AS_OF, None) for name in SCENARIOS]
+    + [("baseline", AS_OF, mechanism) for mechanism in MECHANISMS]
+    + [("baseline", LATER_AS_OF, None)]
+)
+
+
+@functools.cache
+def _block(scenario: str, as_of: date) -> tuple[ModelSettings, dict[str, FloatArray], FloatArray]:
+    """Settings, sampled inputs and event uniforms of one block of N_TRIALS trials."""
+    plan = plan_run(
+        load_scenario(SCENARIOS[scenario]),
+        as_of=as_of,
+        entropy=20261207,
+        n_trials=N_TRIALS,
+        chunk_size=N_TRIALS,
+    )
+    events = block_rng(plan.entropy, 0, EVENT_STREAM).random((N_TRIALS, len(EVENT_COLUMNS)))
+    return plan.settings, sample_block(plan, 0), events
+
+
+def _case(
+    scenario: str, as_of: date, mechanism_off: str | None
+) -> tuple[ModelSettings, dict[str, FloatArray], FloatArray, Outcomes]:
+    """A case's settings, inputs and events, and the core's outcomes for them."""
+    settings, draws, events = _block(scenario, as_of)
+    if mechanism_off is not None:
+        settings = dataclasses.replace(settings, **{mechanism_off: False})
+    return settings, draws, events, simulate(draws, settings, event_uniforms=events)
+
+
+def _python_reference(
+    settings: ModelSettings, draws: dict[str, FloatArray], events: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The reference's plain-Python per-trial loop (as benchmarks/__main__.py's bench_python
+    runs it: Python lists in), as (trials, SCALARS) and (trials, path years) arrays."""
+    run = reference.python_runner()
+    scalars, paths = run(reference.input_matrix(draws).tolist(), events.tolist(), settings)
+    return np.asarray(scalars, dtype=np.float64), np.asarray(paths, dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "as_of", "mechanism_off"),
+    CASES,
+    ids=[f"{s}-{a}-{m or 'all_on'}" for s, a, m in CASES],
+)
+def test_python_reference_matches_core(
+    scenario: str, as_of: date, mechanism_off: str | None
+) -> None:
+    settings, draws, events, outcomes = _case(scenario, as_of, mechanism_off)
+    scalars, paths = _python_reference(settings, draws, events)
+    assert scalars.shape == (N_TRIALS, len(reference.SCALARS))
+    assert reference.check_against_core(outcomes, scalars, paths) == []
+
+
+def test_reference_cases_exercise_the_mechanisms() -> None:
+    """The all-on baseline block has every kind of trial the comparison is meant to cover."""
+    *_, outcomes = _case("baseline", AS_OF, None)
+    settled = outcomes.settled_by_horizon
+    for name in ("reopened", "troop_threat", "lapse", "furlough", "package_deal"):
+        assert getattr(outcomes, name).any(), name
+    assert settled.any() and not settled.all()
+    assert (~outcomes.reopened).any()
+
+
+def test_check_against_core_reports_a_perturbed_outcome() -> None:
+    """A change to one trial's outcome, in any field, is reported (the comparison can fail)."""
+    settings, draws, events, outcomes = _case("baseline", AS_OF, None)
+    scalars, paths = _python_reference(settings, draws, events)
+    trial = int(np.flatnonzero(outcomes.settled_by_horizon & outcomes.troop_threat)[0])
+    for j, name in enumerate(reference.SCALARS):
+        changed = scalars.copy()
+        changed[trial, j] += 1.0
+        assert reference.check_against_core(outcomes, changed, paths) == [f"{name}: 1 trials"]
+    changed_paths = paths.copy()
+    changed_paths[trial, -2] *= 1.0 + 1e-6
+    assert reference.check_against_core(outcomes, scalars, changed_paths) == ["contribution_krw_bn"]
+    # And on the core's side: a settled increase off by a millionth of a point.
+    increase = outcomes.increase_pct.copy()
+    increase[trial] += 1e-6
+    core = dataclasses.replace(outcomes, increase_pct=increase)
+    assert reference.check_against_core(core, scalars, paths) == ["increase_pct: 1 trials"]
+
+
+def test_numba_reference_matches_core() -> None:
+    """The compiled per-trial reference (the benchmark's "core" row), where numba is installed."""
+    pytest.importorskip("numba")
+    run = reference.numba_runner()
+    for scenario, as_of, mechanism_off in CASES[:: len(CASES) // 3]:
+        settings, draws, events, outcomes = _case(scenario, as_of, mechanism_off)
+        scalars, paths = run(reference.input_matrix(draws), events, settings)
+        assert reference.check_against_core(outcomes, scalars, paths) == [], scenario
