@@ -54,6 +54,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import flows._env  # noqa: E402,F401  (Prefect defaults and the allocator settings a run uses)
 from benchmarks import reference  # noqa: E402
 from pipeline.compose import resolve_scenarios  # noqa: E402
 from pipeline.model.plan import Plan, plan_run, sample_block  # noqa: E402

@@ -38,6 +38,43 @@ DEFAULTS: dict[str, str] = {
 for _key, _value in DEFAULTS.items():
     os.environ.setdefault(_key, _value)
 
+#: glibc malloc: keep up to this much freed memory at the top of the heap [bytes] ...
+TRIM_THRESHOLD_BYTES = 512 * 1024 * 1024
+#: ... and serve blocks below this size from the heap, not from fresh mmap'd pages [bytes].
+MMAP_THRESHOLD_BYTES = 64 * 1024 * 1024
+
+
+def tune_allocator() -> bool:
+    """Let glibc's malloc keep freed memory for reuse instead of returning it to the kernel.
+
+    The simulation core allocates and frees the same few-hundred-kB arrays block after block.
+    With glibc's defaults, whether a freed heap top is handed back to the kernel depends on
+    where an unrelated small allocation happens to sit; when it is, every block faults its
+    pages in again (~10,000 page faults per 65,536-trial block), and the core ran at 1.0-1.2 M
+    trials/s instead of 2.2 M/s in the same process (measured). Fixed thresholds make that
+    independent of luck; memory held is bounded by the peak in use. A no-op (False) off glibc
+    or when MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_ are set by the user.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(
+        mallopt(m_trim_threshold, TRIM_THRESHOLD_BYTES)
+        and mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES)
+    )
+
+
+tune_allocator()
+
 
 def export_api_url() -> str:
     """Make this process's Prefect API visible to child processes, and return its URL.
