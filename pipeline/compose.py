@@ -22,6 +22,7 @@ import pyarrow as pa
 from pipeline.analysis.accumulators import BlockSummary, merge, summarize_block
 from pipeline.analysis.convergence import DEFAULT_MAX_TRIALS, first_round
 from pipeline.analysis.rank_sensitivity import (
+    DEFAULT_CAPACITY,
     TrialSample,
     merge_samples,
     sample_trials,
@@ -39,8 +40,8 @@ from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.spec.request import RunRequest, resolve_scenarios
 from pipeline.spec.scenario import Scenario, ScenarioError
 
-#: Trials kept for rank sensitivity (the first ones by global trial index): the one definition.
-SENSITIVITY_CAPACITY = 100_000
+#: Trials kept for rank sensitivity (the first ones by global trial index).
+SENSITIVITY_CAPACITY = DEFAULT_CAPACITY
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ Bounded sample
 --------------
 Rank statistics need the trials themselves, not moments, so a run of 10^8 trials is analysed on
 a fixed-size sample: **the first** ``capacity`` **trials of the run by global trial index**.
-A forecast run keeps K = 100,000 trials: ``pipeline.compose.SENSITIVITY_CAPACITY`` is the one
-definition of a run's capacity (:data:`DEFAULT_CAPACITY` is only the default of the functions
-below when they are called on their own). Blocks contribute the part of themselves below that
+A forecast run keeps K = :data:`DEFAULT_CAPACITY` = 100,000 trials (the one definition; a run
+may pass another ``capacity``). Blocks contribute the part of themselves below that
 index and parts are keyed by their first trial index, so merging in any order or grouping gives
 the same arrays, and the sample depends only on (scenario, seed, chunk_size, capacity), never on
 workers. Trials are independent draws, so the first K trials are a simple random sample of the
@@ -83,10 +82,9 @@ KEY_OUTPUTS: Final[tuple[str, ...]] = (
     "months_to_settlement",
     "contribution_krw_bn_2028",
 )
-#: Default sample size of :func:`sample_trials` and :func:`sample_run` when called on their own
-#: (the first this many trials of a run, by global trial index). A forecast run passes
-#: ``pipeline.compose.SENSITIVITY_CAPACITY`` (100,000), the one definition of its capacity.
-DEFAULT_CAPACITY: Final[int] = 200_000
+#: Trials kept for rank sensitivity: the first this many of a run, by global trial index (the one
+#: definition; ``pipeline.compose.RunSettings.sensitivity_capacity`` defaults to it).
+DEFAULT_CAPACITY: Final[int] = 100_000
 #: Decile bounds of the tornado groups.
 TORNADO_LEVELS: Final[tuple[float, float]] = (0.1, 0.9)
 
