@@ -40,9 +40,6 @@ from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
 from pipeline.spec.request import RunRequest, resolve_scenarios
 from pipeline.spec.scenario import Scenario, ScenarioError
 
-#: Trials kept for rank sensitivity (the first ones by global trial index).
-SENSITIVITY_CAPACITY = DEFAULT_CAPACITY
-
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -54,7 +51,8 @@ class RunSettings:
     chunk_size: int
     trials_sample: int = 0
     """Trials written to the optional ``trials`` dataset (0: none)."""
-    sensitivity_capacity: int = SENSITIVITY_CAPACITY
+    sensitivity_capacity: int = DEFAULT_CAPACITY
+    """Trials kept for rank sensitivity (the first ones by global trial index)."""
 
 
 def plan_for(scenario: Scenario, run: RunSettings, evidence: EvidenceState) -> Plan:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -49,8 +50,15 @@ def test_merges_per_key_in_completion_order_and_flags_the_last() -> None:
     futures = [FakeFuture(v) for v in (1, 2, 3, 4, 5)]
     owner = {f.task_run_id: ("a" if i % 2 == 0 else "b") for i, f in enumerate(futures)}
     order = [futures[i] for i in (3, 0, 4, 1, 2)]
-    # Finish them from another thread, after the loop has registered its callbacks.
-    finisher = threading.Timer(0.05, lambda: [f.finish() for f in order])
+
+    def finish_in_order() -> None:
+        # Only once the loop has registered its callbacks on every future.
+        while not all(f._callbacks for f in futures):
+            time.sleep(0.001)
+        for f in order:
+            f.finish()
+
+    finisher = threading.Thread(target=finish_in_order)
     finisher.start()
     merged: dict[str, Payload] = {}
     calls: list[tuple[str, bool]] = []

@@ -45,13 +45,16 @@ class _Spec(BaseModel):
         """The spec as readable text, e.g. ``PERT(min=0.2, mode=0.55, max=1)``."""
         raise NotImplementedError
 
+    def _check_kind(self, info: InputInfo) -> None:
+        if info.kind not in self.input_kinds:
+            raise ValueError(_KIND_ERRORS[info.kind].format(name=info.name, info=info))
+
     def check_support(self, info: InputInfo) -> None:
         """Reject a spec whose values fall outside what the input ``info`` can take.
 
         Raises ValueError naming the input, what is wrong and what is allowed.
         """
-        if info.kind not in self.input_kinds:
-            raise ValueError(_KIND_ERRORS[info.kind].format(name=info.name, info=info))
+        self._check_kind(info)
         dist = self.to_marginal()
         if self.bounded:
             checks = [("lowest value", dist.support[0]), ("highest value", dist.support[1])]
@@ -426,8 +429,7 @@ class CategoricalSpec(_Spec):
         return _discrete_marginal(self.dist, values, self.probs)
 
     def check_support(self, info: InputInfo) -> None:
-        if info.kind not in self.input_kinds:
-            raise ValueError(_KIND_ERRORS[info.kind].format(name=info.name, info=info))
+        self._check_kind(info)
         bad = [c for c in self.categories if c not in info.categories]
         if bad:
             raise ValueError(

@@ -92,12 +92,6 @@ class RunRequest(BaseModel):
     def _consistent(self) -> RunRequest:
         if self.dask_address is not None and self.runner != "dask":
             raise ValueError("--dask-address needs --runner dask")
-        if self.max_trials is not None and self.n_trials is not None:
-            if self.max_trials < self.n_trials:
-                raise ValueError(
-                    f"--max-trials ({self.max_trials}) must be at least the trials "
-                    f"({self.n_trials})"
-                )
         return self
 
     @classmethod
