@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 
@@ -9,23 +10,26 @@ import pyarrow as pa
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from pipeline.outputs.drift import drift_artifact_rows
+from pipeline.outputs.headline import early_talks_key, money_key
 from pipeline.report.build import report_artifact_markdown
 
 
 def summary_markdown(as_of: date, run_id: str, heads: dict[str, dict[str, float]]) -> str:
     """The run's headline numbers as a markdown table."""
+    first = next(iter(heads.values()), {})
+    currency, early_label = money_key(first)[1], early_talks_key(first)[1]
     lines = [
         f"### SMA forecast as of {as_of.isoformat()} (run `{run_id}`)",
         "",
-        "| scenario | increase p10 | p50 | p90 | first year KRW bn p50 | months p50 "
-        "| P(reopen < 2029) | P(lapse) | P(package) |",
+        f"| scenario | increase p10 | p50 | p90 | first year {currency} bn p50 | months p50 "
+        f"| {early_label} | P(lapse) | P(package) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, h in heads.items():
         lines.append(
             f"| {name} | {h['increase_pct_p10']:.1f}% | {h['increase_pct_p50']:.1f}% "
-            f"| {h['increase_pct_p90']:.1f}% | {h['first_year_krw_bn_p50']:,.0f} "
-            f"| {h['months_to_settlement_p50']:.1f} | {h['p_reopened_before_2029']:.2f} "
+            f"| {h['increase_pct_p90']:.1f}% | {h.get(money_key(h)[0], math.nan):,.0f} "
+            f"| {h['months_to_settlement_p50']:.1f} | {h.get(early_talks_key(h)[0], math.nan):.2f} "
             f"| {h['p_lapse']:.2f} | {h['p_package_deal']:.2f} |"
         )
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from flows.results import BacktestRunResult, ForecastRunResult  # noqa: E402
+from pipeline.outputs.headline import early_talks_key, money_key  # noqa: E402
 from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run before it starts)
     DEFAULT_BACKTEST_TRIALS,
     DEFAULT_CONFIG_DIR,
@@ -116,15 +117,18 @@ def _quiet_prefect(verbose: bool) -> None:
 
 def _print_headline(result: ForecastRunResult) -> None:
     table = Table(title=f"SMA forecast as of {result.as_of}  (run {result.run_id})")
+    first = next(iter(result.headline.values()), {})
+    money, currency = money_key(first)
+    early, early_label = early_talks_key(first)
     for col in (
         "scenario",
         "increase p10",
         "p50",
         "p90",
-        "1st year KRW bn",
+        f"1st year {currency} bn",
         "USD m",
         "months p50",
-        "P(reopen<2029)",
+        early_label,
         "P(lapse)",
         "P(furlough)",
         "P(package)",
@@ -136,10 +140,10 @@ def _print_headline(result: ForecastRunResult) -> None:
             f"{h['increase_pct_p10']:.1f}%",
             f"{h['increase_pct_p50']:.1f}%",
             f"{h['increase_pct_p90']:.1f}%",
-            f"{h['first_year_krw_bn_p50']:,.0f}",
+            f"{h.get(money_key(h)[0], float('nan')):,.0f}",
             f"{h['first_year_usd_m_p50']:,.0f}",
             f"{h['months_to_settlement_p50']:.1f}",
-            f"{h['p_reopened_before_2029']:.2f}",
+            f"{h.get(early_talks_key(h)[0], float('nan')):.2f}",
             f"{h['p_lapse']:.2f}",
             f"{h['p_furlough']:.2f}",
             f"{h['p_package_deal']:.2f}",

@@ -215,7 +215,11 @@ def announce(
     if flags:
         logger.warning("run %s: %d value(s) moved beyond Monte Carlo noise since the previous "
                        "run", record.run_id, flags)  # fmt: skip
-    heads = {name: headline(t["summary"]) for name, t in tables.items()}
+    years = {s.name: s.early_talks_year() for s in prepared.scenarios}
+    heads = {
+        name: headline(t["summary"], early_talks_year=years.get(name))
+        for name, t in tables.items()
+    }
     publish_artifacts(
         as_of=as_of, run_id=record.run_id, heads=heads, drift=drift, drift_flags=flags,
         report=report,

@@ -11,8 +11,10 @@ all derived from the merged summary, never from a second pass over trials
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -107,6 +109,15 @@ PATH_BIN_SPECS: Final[dict[str, BinSpec]] = {
     "contribution_krw_bn": _KRW,
     "contribution_usd_m": _USD,
 }
+#: Money metrics in the host currency, by any ISO 4217 code (``first_year_jpy_bn``,
+#: ``contribution_jpy_bn_2028``): the KRW bins, in that currency's unit.
+_HOST_MONEY = re.compile(r"^(first_year|contribution)_([a-z]{3})_bn(_\d{4})?$")
+
+
+def host_metric(name: str, currency: str) -> str:
+    """The published name of a host-currency metric: ``first_year_krw_bn`` becomes
+    ``first_year_jpy_bn`` for a JPY host (Korea's names are unchanged)."""
+    return name.replace("_krw_bn", f"_{currency.lower()}_bn", 1)
 
 
 def metric_spec(metric: str) -> BinSpec:
@@ -116,6 +127,10 @@ def metric_spec(metric: str) -> BinSpec:
     prefix, _, year = metric.rpartition("_")
     if prefix in PATH_BIN_SPECS and year.isdigit():
         return PATH_BIN_SPECS[prefix]
+    if (money := _HOST_MONEY.match(metric)) and (money.group(1) == "first_year") != bool(
+        money.group(3)
+    ):
+        return dataclasses.replace(_KRW, unit=f"{money.group(2).upper()} bn")
     raise KeyError(f"no bin spec for metric {metric!r}")
 
 
@@ -133,13 +148,17 @@ def numeric_metrics(outcomes: Outcomes) -> dict[str, FloatArray]:
     """Per-trial values of every numeric metric, NaN where undefined.
 
     The scalar fields of ``results.NUMERIC_OUTCOMES``, then one column per path year of
-    ``contribution_krw_bn_<year>`` and ``contribution_usd_m_<year>`` (the fan chart).
+    ``contribution_krw_bn_<year>`` and ``contribution_usd_m_<year>`` (the fan chart); money in
+    the host currency is named by its code (:func:`host_metric`).
     """
-    out: dict[str, FloatArray] = {name: getattr(outcomes, name) for name in NUMERIC_OUTCOMES}
+    currency = outcomes.currency
+    out: dict[str, FloatArray] = {
+        host_metric(name, currency): getattr(outcomes, name) for name in NUMERIC_OUTCOMES
+    }
     for prefix in PATH_BIN_SPECS:
         path: FloatArray = getattr(outcomes, prefix)
         for j, year in enumerate(outcomes.path_years):
-            out[f"{prefix}_{year}"] = path[:, j]
+            out[f"{host_metric(prefix, currency)}_{year}"] = path[:, j]
     return out
 
 

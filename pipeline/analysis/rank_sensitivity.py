@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from pipeline.analysis.accumulators import metric_unit, numeric_metrics
+from pipeline.analysis.accumulators import host_metric, metric_unit, numeric_metrics
 from pipeline.common import BoolArray, FloatArray
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.plan import Plan, run_block
@@ -61,6 +61,7 @@ __all__ = [
     "EVENT_PREFIX",
     "GROUP_PREFIX",
     "KEY_OUTPUTS",
+    "key_outputs",
     "RANK_CORRELATION_UNIT",
     "SensitivityRow",
     "TrialSample",
@@ -76,12 +77,20 @@ __all__ = [
     "sensitivity_from_trials",
 ]
 
-#: The outputs analysed by default: first-year increase, length of talks, 2028 contribution.
-KEY_OUTPUTS: Final[tuple[str, ...]] = (
-    "increase_pct",
-    "months_to_settlement",
-    "contribution_krw_bn_2028",
-)
+def key_outputs(path_years: Sequence[int], currency: str = "KRW") -> tuple[str, ...]:
+    """The outputs analysed by default: first-year increase, length of talks, and the
+    contribution in the third year of the path (the last, for a shorter path), named in the
+    host currency."""
+    year = path_years[min(2, len(path_years) - 1)]
+    return (
+        "increase_pct",
+        "months_to_settlement",
+        f"{host_metric('contribution_krw_bn', currency)}_{year}",
+    )
+
+
+#: The default scenarios' key outputs (path 2026-2031, KRW): ``contribution_krw_bn_2028``.
+KEY_OUTPUTS: Final[tuple[str, ...]] = key_outputs((2026, 2027, 2028))
 #: Trials kept for rank sensitivity: the first this many of a run, by global trial index (the one
 #: definition; ``pipeline.compose.RunSettings.sensitivity_capacity`` defaults to it).
 DEFAULT_CAPACITY: Final[int] = 100_000
@@ -310,7 +319,7 @@ def sensitivity_from_trials(
     inputs: Mapping[str, npt.ArrayLike],
     outcomes: Outcomes,
     *,
-    outputs: Sequence[str] = KEY_OUTPUTS,
+    outputs: Sequence[str] | None = None,
     confidence_level: float = 0.95,
 ) -> list[SensitivityRow]:
     """Spearman and tornado rows of the model's inputs against its key outputs.
@@ -322,13 +331,15 @@ def sensitivity_from_trials(
     outcomes
         The same trials' outcomes.
     outputs
-        Metric names (``accumulators.numeric_metrics``); default :data:`KEY_OUTPUTS`.
+        Metric names (``accumulators.numeric_metrics``); default :func:`key_outputs`.
 
     Examples
     --------
     >>> result = run_forecast(scenario, as_of=date(2026, 11, 29), n_trials=10_000)
     >>> rows = sensitivity_from_trials(result.inputs, result.outcomes)
     """
+    if outputs is None:
+        outputs = key_outputs(outcomes.path_years, outcomes.currency)
     values = output_values(outcomes, outputs)
     units = {m: metric_unit(m, outcomes.calendar_base_year) for m in outputs}
     return rank_sensitivity(inputs, values, output_units=units, confidence_level=confidence_level)
@@ -373,7 +384,7 @@ def sample_trials(
     *,
     first_trial_index: int,
     capacity: int = DEFAULT_CAPACITY,
-    outputs: Sequence[str] = KEY_OUTPUTS,
+    outputs: Sequence[str] | None = None,
     mask: BoolArray | None = None,
 ) -> TrialSample:
     """The part of one block that belongs to the run's first ``capacity`` trials.
@@ -387,13 +398,15 @@ def sample_trials(
     capacity
         Size of the run's sample [trials].
     outputs
-        Metrics to keep (default :data:`KEY_OUTPUTS`).
+        Metrics to keep (default :func:`key_outputs`).
     mask
         Optional evidence mask of the block's trials; only kept trials enter the sample (so
         the sample is the kept trials among the first ``capacity`` simulated).
     """
     if capacity < 0 or first_trial_index < 0:
         raise ValueError("capacity and first_trial_index must be non-negative")
+    if outputs is None:
+        outputs = key_outputs(outcomes.path_years, outcomes.currency)
     n = outcomes.n_trials
     take = max(0, min(n, capacity - first_trial_index))
     units = {m: metric_unit(m, outcomes.calendar_base_year) for m in outputs}
@@ -425,7 +438,7 @@ def sample_run(
     plan: Plan,
     *,
     capacity: int = DEFAULT_CAPACITY,
-    outputs: Sequence[str] = KEY_OUTPUTS,
+    outputs: Sequence[str] | None = None,
 ) -> TrialSample:
     """Re-run the first blocks of a plan to get its sample (costs ``capacity`` trials)."""
     n_blocks = min(plan.n_blocks, math.ceil(capacity / plan.chunk_size))

@@ -44,7 +44,7 @@ from scipy.stats import qmc
 from pipeline.analysis.rank_sensitivity import (
     EVENT_PREFIX,
     GROUP_PREFIX,
-    KEY_OUTPUTS,
+    key_outputs,
     SensitivityRow,
     importance_ranks,
     input_unit,
@@ -319,7 +319,7 @@ def sobol_indices_for(
     plan: Plan,
     *,
     n_base: int = 2**12,
-    outputs: Sequence[str] = KEY_OUTPUTS,
+    outputs: Sequence[str] | None = None,
     rng: np.random.Generator | None = None,
     nan_fill: float | None = None,
     confidence_level: float = 0.95,
@@ -335,7 +335,8 @@ def sobol_indices_for(
         Base sample size, a power of 2; the model runs ``n_base * (d + 2)`` times for ``d``
         factors (:func:`sobol_factors`; 26 for the baseline, so 2**12 costs 114,688 trials).
     outputs
-        Metric names; default :data:`KEY_OUTPUTS`.
+        Metric names; default :func:`~pipeline.analysis.rank_sensitivity.key_outputs` of the
+        plan's path and currency.
     rng
         Generator for the design and bootstrap (a child is spawned); default
         ``SeedSequence(plan.entropy, spawn_key=(SOBOL_SPAWN_KEY,))``, so the indices depend
@@ -343,6 +344,8 @@ def sobol_indices_for(
     nan_fill
         See :func:`sobol_from_function` (default: mean of the finite values).
     """
+    if outputs is None:
+        outputs = key_outputs(plan.settings.path_years, plan.settings.currency)
     if rng is None:
         rng = np.random.Generator(
             np.random.PCG64(np.random.SeedSequence(plan.entropy, spawn_key=(SOBOL_SPAWN_KEY,)))

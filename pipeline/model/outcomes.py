@@ -90,6 +90,9 @@ class Outcomes:
     """Korea's contribution per calendar year, shape (n_trials, len(path_years)) [KRW bn]."""
     contribution_usd_m: FloatArray
     """The same at the trial's sampled exchange rate [USD m]."""
+    currency: str = "KRW"
+    """ISO 4217 code of the host currency: the unit of the ``_krw_bn`` fields (named for the
+    default host); the published metric names use it (``first_year_jpy_bn``)."""
 
     @property
     def n_trials(self) -> int:
@@ -108,6 +111,7 @@ class Outcomes:
         kwargs: dict[str, object] = {
             "calendar_base_year": self.calendar_base_year,
             "path_years": self.path_years,
+            "currency": self.currency,
         }
         kwargs.update({name: arr[index] for name, arr in self.arrays().items()})
         return Outcomes(**kwargs)  # type: ignore[arg-type]
@@ -121,6 +125,7 @@ class Outcomes:
         kwargs: dict[str, object] = {
             "calendar_base_year": first.calendar_base_year,
             "path_years": first.path_years,
+            "currency": first.currency,
         }
         for name in first.arrays():
             kwargs[name] = np.concatenate([getattr(p, name) for p in parts], axis=0)

@@ -374,4 +374,5 @@ def _outcomes(
         escalation_rule=np.where(settled, rule, -1),
         contribution_krw_bn=contribution.T,
         contribution_usd_m=contribution_usd.T,
+        currency=s.currency,
     )

@@ -39,6 +39,7 @@ from pipeline.common import PathLike
 import datetime as dt
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 
@@ -52,6 +53,7 @@ from pipeline.outputs.schema import DRIFT_SCHEMA, SCHEMA_VERSION
 
 __all__ = [
     "KEY_METRICS",
+    "key_metrics",
     "KEY_STATISTICS",
     "Z_THRESHOLD",
     "PreviousRun",
@@ -68,6 +70,22 @@ KEY_METRICS: Final[tuple[str, ...]] = (
     "months_to_settlement",
     "contribution_krw_bn_2028",
 )
+_MONEY_FIRST = re.compile(r"^first_year_[a-z]{3}_bn$")
+_MONEY_PATH = re.compile(r"^contribution_[a-z]{3}_bn_(\d{4})$")
+
+
+def key_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
+    """The key outputs among a summary's metric names, in :data:`KEY_METRICS` order: the
+    increase, the first year's level and the contribution in the third path year (the last,
+    for a shorter path) in the host currency, and the length of talks."""
+    names = list(dict.fromkeys(metrics))
+    first = [m for m in names if _MONEY_FIRST.match(m)]
+    path = sorted((m for m in names if _MONEY_PATH.match(m)), key=lambda m: m[-4:])
+    year = path[min(2, len(path) - 1)] if path else None
+    wanted = ["increase_pct", *first[:1], "months_to_settlement", *([year] if year else [])]
+    return tuple(m for m in wanted if m in names)
+
+
 #: Quantiles of the key metrics that are compared.
 KEY_STATISTICS: Final[tuple[str, ...]] = ("p10", "p50", "p90")
 #: A change is flagged when it exceeds this many combined Monte Carlo standard errors.
@@ -92,7 +110,7 @@ class _Row(NamedTuple):
     unit: str
 
 
-def _rows(table: pa.Table) -> dict[tuple[str, str], _Row]:
+def _rows(table: pa.Table, keys: tuple[str, ...]) -> dict[tuple[str, str], _Row]:
     """(metric, statistic) -> values of the compared rows of a summary table."""
     wanted = set(KEY_STATISTICS)
     cols = [
@@ -109,7 +127,7 @@ def _rows(table: pa.Table) -> dict[tuple[str, str], _Row]:
     ]
     out: dict[tuple[str, str], _Row] = {}
     for metric, stat, value, se, bound, n, unit in zip(*cols, strict=True):
-        if stat == "prob" or (metric in KEY_METRICS and stat in wanted):
+        if stat == "prob" or (metric in keys and stat in wanted):
             if stat == "prob" and value is not None and n:
                 # As docs/outputs.md: the binomial standard error of the proportion.
                 se = math.sqrt(max(value * (1.0 - value), 0.0) / n)
@@ -117,10 +135,12 @@ def _rows(table: pa.Table) -> dict[tuple[str, str], _Row]:
     return out
 
 
-def _order(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+def _order(
+    keys: Iterable[tuple[str, str]], metrics: tuple[str, ...]
+) -> list[tuple[str, str]]:
     """Key metrics first (in KEY_METRICS order, p10 p50 p90), then probabilities as given."""
     keys = list(keys)
-    quant = [(m, s) for m in KEY_METRICS for s in KEY_STATISTICS if (m, s) in keys]
+    quant = [(m, s) for m in metrics for s in KEY_STATISTICS if (m, s) in keys]
     return quant + [k for k in keys if k[1] == "prob"]
 
 
@@ -148,17 +168,19 @@ def compute_drift(
     created_at
         Timezone-aware UTC time of the rows.
 
-    Rows: p10/p50/p90 of :data:`KEY_METRICS`, then every ``prob`` row of ``current``. A row
+    Rows: p10/p50/p90 of the key metrics (:func:`key_metrics`: :data:`KEY_METRICS` for Korea's
+    default path), then every ``prob`` row of ``current``. A row
     missing from ``previous`` (a new outcome) or with a null value has a null change and is not
     flagged.
     """
     require_utc(created_at, "created_at")
-    now = _rows(current)
-    before = _rows(previous) if previous is not None else {}
+    metrics = key_metrics(current.column("metric").to_pylist())
+    now = _rows(current, metrics)
+    before = _rows(previous, metrics) if previous is not None else {}
     if previous is None:
         previous_run_id, previous_as_of_date = None, None
     records: list[dict[str, object]] = []
-    for key in _order(now):
+    for key in _order(now, metrics):
         cur = now[key]
         old = before.get(key)
         change = noise = z = threshold = None

@@ -11,7 +11,6 @@ import copy
 import hashlib
 import json
 import re
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +22,19 @@ from pipeline.common import QUANTILE_LEVELS
 from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.spec.distributions import (
     InputSpec,
+)
+from pipeline.spec.history import DATA_DIR
+from pipeline.spec.host import (
+    DEFAULT_ADMINISTRATIONS,
+    Administration,
+    HostConfig,
+    HostFileError,
+    check_calendar,
+    check_currency,
+    levels_column,
+    next_administration,
+    read_levels,
+    read_macro,
 )
 
 SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -52,7 +64,7 @@ class Mechanisms(_Frozen):
     troop_lever: bool = True
     """The US may threaten troop-posture changes when talks stall."""
     administration_change: bool = True
-    """US demand intensity changes with the administration in January 2029."""
+    """US demand intensity changes with the next administration of ``us_administrations``."""
     deadline: bool = True
     """After the negotiation length both sides table final offers."""
     lapse_furlough: bool = True
@@ -63,13 +75,9 @@ class ModelConfig(_Frozen):
     """Non-random settings of the negotiation model."""
 
     calendar_base_year: int = Field(default=2026, ge=1991, le=2100)
-    """First calendar year of the contribution path; model month 0 is its January."""
+    """First (fiscal) year of the contribution path; model month 0 is its first month."""
     horizon_year: int = Field(default=2031, ge=1991, le=2100)
-    """Last calendar year simulated."""
-    agreement_expiry_year: int = Field(default=2030, ge=1991, le=2100)
-    """Last year covered by the agreement in force (the 12th SMA runs 2026-2030)."""
-    administration_change_date: date | None = date(2029, 1, 20)
-    """Inauguration of the next US administration (None: no change within the horizon)."""
+    """Last (fiscal) year simulated."""
     escalation_cap_pct: float = Field(default=5.0, ge=0, le=100)
     """Cap on CPI-linked escalation, for the agreement in force and CPI-linked new deals [%]."""
     cpi_lag_years: int = Field(default=2, ge=0, le=5)
@@ -82,8 +90,6 @@ class ModelConfig(_Frozen):
     def _years(self) -> ModelConfig:
         if not self.calendar_base_year <= self.horizon_year <= self.calendar_base_year + 20:
             raise ValueError("horizon_year must be within 20 years after calendar_base_year")
-        if self.agreement_expiry_year < self.calendar_base_year - 1:
-            raise ValueError("agreement_expiry_year must not be before calendar_base_year - 1")
         return self
 
 
@@ -154,8 +160,37 @@ class Scenario(_Frozen):
     description: str = ""
     simulation: SimulationConfig = SimulationConfig()
     model: ModelConfig = ModelConfig()
+    host: HostConfig = HostConfig()
+    us_administrations: list[Administration] = list(DEFAULT_ADMINISTRATIONS)
+    """US administrations in the order they took office (spec/host.py)."""
     inputs: dict[str, InputSpec]
     rank_correlation: RankCorrelation | None = None
+
+    @field_validator("us_administrations")
+    @classmethod
+    def _calendar(cls, administrations: list[Administration]) -> list[Administration]:
+        check_calendar(tuple(administrations))
+        return administrations
+
+    @model_validator(mode="after")
+    def _host(self) -> Scenario:
+        # Named "section.field: problem" so the error points at the field (see _format_error).
+        base = self.model.calendar_base_year
+        try:
+            self.host.check_expiry(base)
+        except ValueError as exc:
+            raise ValueError(f"host.agreement_expiry_date: {exc}") from None
+        return self
+
+    def administration_change(self) -> Administration | None:
+        """The next US administration taking office within the path (the change the model
+        simulates), if any."""
+        h, m = self.host, self.model
+        return next_administration(
+            tuple(self.us_administrations),
+            h.fiscal_year_start(m.calendar_base_year),
+            h.fiscal_year_start(m.horizon_year + 1),
+        )
 
     @field_validator("inputs")
     @classmethod
@@ -169,6 +204,12 @@ class Scenario(_Frozen):
         for name, spec in inputs.items():
             spec.check_support(INPUT_BY_NAME[name])
         return {n: inputs[n] for n in INPUT_NAMES}
+
+    def early_talks_year(self) -> int | None:
+        """The (fiscal) year the next administration takes office in: "early talks" (the
+        headline's ``reopened_before_<year>``) open before it; None without a change."""
+        change = self.administration_change()
+        return self.host.fiscal_year_of(change.took_office) if change is not None else None
 
     def config_hash(self) -> str:
         """sha256 of the normalized scenario (stable across key order and formatting)."""
@@ -294,6 +335,11 @@ def _format_error(
 ) -> ScenarioError:
     loc = [str(p) for p in err["loc"]]
     msg = err["msg"].removeprefix("Value error, ")
+    # Whole-scenario validators name the field first ("host.agreement_expiry_date: ...").
+    if not loc and (named := re.match(r"^([a-z_]+(?:\.[a-z_0-9]+)*): (.*)$", msg, re.S)):
+        loc, msg = named.group(1).split("."), named.group(2)
+    if not loc:
+        loc = [""]
     # Whole-section validators name the input first ("inputs: x: ..."): point at the input.
     if loc == ["inputs"] and (name := msg.split(":", 1)[0]) in INPUT_BY_NAME:
         loc, msg = ["inputs", name], msg.split(":", 1)[1].strip()
@@ -380,6 +426,7 @@ def load_scenario(
     raw = read_yaml(path, shown)
     base_ref = raw.pop("base", None)
     base_src = ""
+    base_raw: dict[str, Any] = {}
     data = raw
     if base_ref is not None or (path.parent / DEFAULT_BASE).resolve() != path.resolve():
         base_path = path.parent / (base_ref if base_ref is not None else DEFAULT_BASE)
@@ -388,18 +435,86 @@ def load_scenario(
             base_raw = read_yaml(base_path, base_src)
             base_raw.pop("base", None)
             data = _merge(base_raw, raw)
+            # Another host nation's section replaces the base's whole: nothing of Korea's
+            # (its data files, its agreement) carries over to it unnoticed.
+            base_host, own_host = _host_section(base_raw), _host_section(raw)
+            if own_host and own_host.get("name", base_host.get("name")) != base_host.get("name"):
+                data["host"] = copy.deepcopy(raw["host"])
     if overrides:
         data = _apply_overrides(data, overrides)
     if simulation:
         data = _merge(data, {"simulation": dict(simulation)})
     # The base file's own name never names a scenario: a file without one is named by its stem.
     data["name"] = raw.get("name", path.stem)
+    sources = [(raw, path, shown)] + ([(base_raw, Path(base_src), base_src)] if base_src else [])
+    data, levels_shown = _read_host_files(data, sources, overrides or {})
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _format_error(
             exc.errors()[0], raw, shown, base_src, overrides, data, simulation
         ) from None
+    try:
+        scenario.host.check_levels(scenario.model.calendar_base_year)
+    except ValueError as exc:
+        raise ScenarioError(levels_shown, levels_column(scenario.host.currency), str(exc)) from None
+    return scenario
+
+
+def _host_section(data: dict[str, Any]) -> dict[str, Any]:
+    host = data.get("host", {})
+    return host if isinstance(host, dict) else {}
+
+
+def _read_host_files(
+    data: dict[str, Any], sources: list[tuple[dict[str, Any], Path, str]], overrides: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """``data`` with the host's levels and macro series read from its files (each path relative
+    to the YAML file that names it; from ``--set``, to the working directory); and how the
+    levels file is shown in messages."""
+    host = _host_section(data)
+    if "host" in data and not isinstance(data["host"], dict):
+        return data, ""  # pydantic reports the section's type
+    for loaded in ("levels", "cpi_pct", "defense_budget_growth_pct"):
+        if loaded in host:
+            source = next((s for r, _, s in sources if loaded in _host_section(r)), "--set")
+            raise ScenarioError(
+                source, f"host.{loaded}", "is read from the host's files; set levels_file or macro_file"
+            )
+    currency = host.get("currency", HostConfig().currency)
+    try:
+        check_currency(currency if isinstance(currency, str) else "")
+    except ValueError:
+        return data, ""  # pydantic reports the currency, naming the file that set it
+
+    def where(key: str) -> tuple[Path, str] | None:
+        text = host.get(key, getattr(HostConfig(), key))
+        if text is None:
+            return None
+        if not isinstance(text, str):
+            return None  # pydantic reports the type
+        if f"host.{key}" in overrides:
+            return Path(text), text
+        for raw, file, _ in sources:
+            if key in _host_section(raw):
+                resolved = file.parent / text
+                return resolved, str(resolved)
+        # The default host's files (a scenario without a base and no host section).
+        resolved = DATA_DIR / Path(text).name
+        return resolved, str(resolved)
+
+    data = copy.deepcopy(data)
+    section = data.setdefault("host", {})
+    levels_where = where("levels_file")
+    macro_where = where("macro_file")
+    try:
+        if levels_where is not None:
+            section["levels"] = read_levels(levels_where[0], currency, levels_where[1])
+        if macro_where is not None:
+            section["cpi_pct"], section["defense_budget_growth_pct"] = read_macro(*macro_where)
+    except HostFileError as exc:
+        raise ScenarioError(exc.source, exc.field, exc.problem) from None
+    return data, levels_where[1] if levels_where else ""
 
 
 def scenario_paths(config_dir: str | Path) -> list[Path]:

@@ -19,6 +19,7 @@ from pipeline.outputs.records import require_utc
 from pipeline.outputs.schema import INPUTS_SCHEMA, SCHEMA_VERSION
 from pipeline.spec.catalog import INPUT_BY_NAME
 from pipeline.spec.distributions import Marginal, marginal
+from pipeline.spec.host import HostConfig
 from pipeline.spec.scenario import Scenario
 
 __all__ = ["inputs_table"]
@@ -29,7 +30,6 @@ __all__ = ["inputs_table"]
 _SETTING_DOCS: Final[dict[str, str]] = {
     "calendar_base_year": "First calendar year of the contribution path (model month 0).",
     "horizon_year": "Last calendar year simulated.",
-    "agreement_expiry_year": "Last year covered by the agreement in force (12th SMA: 2030).",
     "administration_change_date": "Inauguration of the next US administration.",
     "escalation_cap_pct": "Cap on CPI-linked escalation [%].",
     "cpi_lag_years": "CPI-linked escalation in year y uses CPI of year y - lag.",
@@ -37,16 +37,47 @@ _SETTING_DOCS: Final[dict[str, str]] = {
     "reopening": "The US may force talks before the regular successor negotiation.",
     "package_deal": "A package deal may meet part of the US demand outside the SMA.",
     "troop_lever": "The US may threaten troop-posture changes when talks stall.",
-    "administration_change": "US demand intensity changes with the administration in 2029.",
     "deadline": "After the negotiation length both sides table final offers.",
     "lapse_furlough": "A lapse can lead to a furlough of Korean USFK workers.",
 }
 
 
+def _host_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
+    """Rows of the host section, for a host other than the default (Korea, whose rows the
+    agreement-calendar rows already state)."""
+    host, default = scenario.host, HostConfig()
+    shown = ("name", "currency", "agreement_name", "levels_file", "macro_file")
+    shown += ("fiscal_year_start_month", "agreement_expiry_date")
+    if all(getattr(host, f) == getattr(default, f) for f in shown):
+        return []
+    docs = {
+        "name": "Host nation.",
+        "currency": "Currency of the agreement (ISO 4217); money metrics are named by it.",
+        "agreement_name": "The agreement in force.",
+        "levels_file": "Levels by fiscal year of the agreement in force (CSV).",
+        "macro_file": "Published CPI and defense-budget growth by year (CSV).",
+        "fiscal_year_start_month": "First month of the fiscal year (model years are fiscal).",
+        "agreement_expiry_date": "Last day covered by the agreement in force.",
+    }
+    rows = []
+    for f in shown:
+        value = getattr(host, f)
+        text = "none" if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
+        rows.append((f"host.{f}", text, docs[f]))
+    return rows
+
+
 def _setting_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
     """(path, value text, meaning) of the non-random model settings and the correlations."""
     rows: list[tuple[str, str, str]] = []
-    model = scenario.model
+    model, host = scenario.model, scenario.host
+    change = scenario.administration_change()
+    docs = dict(_SETTING_DOCS)
+    docs["administration_change"] = (
+        f"US demand intensity changes with the administration in {change.took_office.year}."
+        if change is not None
+        else "US demand intensity changes with the next administration (none within the path)."
+    )
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         if name == "mechanisms":
@@ -56,7 +87,7 @@ def _setting_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
                     (
                         f"model.mechanisms.{mech}",
                         "on" if flag else "off",
-                        minfo.description or _SETTING_DOCS.get(mech, "Model mechanism switch."),
+                        minfo.description or docs.get(mech, "Model mechanism switch."),
                     )
                 )
             continue
@@ -68,6 +99,25 @@ def _setting_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
             else str(value)
         )
         rows.append((f"model.{name}", text, info.description or _SETTING_DOCS.get(name, "")))
+        if name == "horizon_year":
+            # The agreement calendar, from the host section and the administration calendar.
+            expiry = host.expiry_fiscal_year
+            rows.append(
+                (
+                    "model.agreement_expiry_year",
+                    str(expiry),
+                    f"Last year covered by the agreement in force ({host.agreement_name}: "
+                    f"{expiry}).",
+                )
+            )
+            rows.append(
+                (
+                    "model.administration_change_date",
+                    change.took_office.isoformat() if change is not None else "none",
+                    _SETTING_DOCS["administration_change_date"],
+                )
+            )
+    rows += _host_rows(scenario)
     rc = scenario.rank_correlation
     if rc is not None:
         pairs = [
