@@ -217,8 +217,7 @@ def announce(
                        "run", record.run_id, flags)  # fmt: skip
     years = {s.name: s.early_talks_year() for s in prepared.scenarios}
     heads = {
-        name: headline(t["summary"], early_talks_year=years.get(name))
-        for name, t in tables.items()
+        name: headline(t["summary"], early_talks_year=years.get(name)) for name, t in tables.items()
     }
     publish_artifacts(
         as_of=as_of, run_id=record.run_id, heads=heads, drift=drift, drift_flags=flags,

@@ -77,6 +77,7 @@ __all__ = [
     "sensitivity_from_trials",
 ]
 
+
 def key_outputs(path_years: Sequence[int], currency: str = "KRW") -> tuple[str, ...]:
     """The outputs analysed by default: first-year increase, length of talks, and the
     contribution in the third year of the path (the last, for a shorter path), named in the

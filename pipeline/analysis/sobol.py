@@ -44,10 +44,10 @@ from scipy.stats import qmc
 from pipeline.analysis.rank_sensitivity import (
     EVENT_PREFIX,
     GROUP_PREFIX,
-    key_outputs,
     SensitivityRow,
     importance_ranks,
     input_unit,
+    key_outputs,
     output_values,
 )
 from pipeline.common import UNIT_EPS, FloatArray

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline.common import PathLike
@@ -208,7 +209,9 @@ def load_report_data(
     histograms = _read_frame(
         out,
         "histograms",
-        here & ds.field("metric").isin(pa.array(["increase_pct", "first_year_krw_bn"])),
+        # The first-year level is named in the host currency (first_year_krw_bn for Korea).
+        here
+        & pc.match_substring_regex(ds.field("metric"), r"^(increase_pct|first_year_[a-z]{3}_bn)$"),
     )
     tornado = _read_frame(
         out,

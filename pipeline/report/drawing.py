@@ -7,6 +7,7 @@ of pipeline/report/figures.py into the report's (staging) folder and returns the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,14 @@ def _statistics(
 ) -> dict[str, float | None]:
     """``{statistic: value}`` of one scenario's metric."""
     return {k: data.value(s, metric, k) for k in keys}
+
+
+def money_metric(data: ReportData) -> tuple[str, str]:
+    """(first-year level metric, currency code) of the run: named in the host currency."""
+    for metric in data.summary.metric.unique():
+        if found := re.fullmatch(r"first_year_([a-z]{3})_bn", str(metric)):
+            return str(metric), found.group(1).upper()
+    return "first_year_krw_bn", "KRW"
 
 
 def _comparison_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> list[Chart]:
@@ -84,9 +93,10 @@ def _distribution_figure(data: ReportData, folder: Path, colors: dict[str, str])
         (s, m): g.sort_values("bin_index")
         for (s, m), g in data.histograms.groupby(["scenario", "metric"], observed=True)
     }
+    money, currency = money_metric(data)
     metrics = {
         "increase_pct": "first-year increase [%]",
-        "first_year_krw_bn": "first-year contribution [KRW bn]",
+        money: f"first-year contribution [{currency} bn]",
     }
     figures.distribution_chart(
         folder / "distribution.png",
@@ -104,7 +114,7 @@ def _distribution_figure(data: ReportData, folder: Path, colors: dict[str, str])
             "Each bar is the share of simulated agreements whose first year lands in that bin "
             "(trials without an agreement are left out); the solid line is the median and 80% "
             "of agreements fall between the dashed lines (p10 and p90). Bins: 2.5 % and "
-            "100 KRW bn wide.",
+            f"100 {currency} bn wide.",
         )
     ]
 
@@ -113,7 +123,7 @@ def _contribution_paths(data: ReportData, levels: Sequence[str]) -> dict[str, pd
     """scenario -> contribution quantiles ``levels`` (columns) per calendar year (index)."""
     paths: dict[str, pd.DataFrame] = {}
     contrib = data.summary[
-        data.summary.metric.str.startswith("contribution_krw_bn_")
+        data.summary.metric.str.fullmatch(r"contribution_[a-z]{3}_bn_\d{4}")
         & data.summary.statistic.isin(levels)
     ]
     for s, g in contrib.groupby("scenario", observed=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -48,15 +49,25 @@ METRIC_LABELS: Final[dict[str, str]] = {
     "increase_pct": "first-year increase [%]",
     "first_year_krw_bn": "first-year contribution [KRW bn]",
     "months_to_settlement": "months of talks to agreement",
-    "contribution_krw_bn_2028": "contribution in 2028 [KRW bn]",
 }
+
+
+def metric_label(metric: str) -> str:
+    """A numeric metric in words; money in the host currency is labelled by its code."""
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    if found := re.fullmatch(r"first_year_([a-z]{3})_bn", metric):
+        return f"first-year contribution [{found.group(1).upper()} bn]"
+    if found := re.fullmatch(r"contribution_([a-z]{3})_bn_(\d{4})", metric):
+        return f"contribution in {found.group(2)} [{found.group(1).upper()} bn]"
+    return metric
 
 
 def quantity_label(metric: str, statistic: str) -> str:
     """A ``summary`` (metric, statistic) in words, e.g. ``P(lapse: ...)`` or ``... [%] p50``."""
     if statistic == "prob":
         return f"P({event_label(metric)})"
-    return f"{METRIC_LABELS.get(metric, metric)} {statistic}"
+    return f"{metric_label(metric)} {statistic}"
 
 
 def format_value(value: float | None, unit: str, *, signed: bool = False, digits: int = 2) -> str:

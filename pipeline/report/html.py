@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.common import significant
-from pipeline.outputs.drift import KEY_METRICS, KEY_STATISTICS, Z_THRESHOLD
+from pipeline.outputs.drift import KEY_STATISTICS, Z_THRESHOLD, key_metrics
 from pipeline.report.data import ReportData, as_date, horizon_year, optional_float
-from pipeline.report.drawing import Chart
+from pipeline.report.drawing import Chart, money_metric
 from pipeline.report.format import (
     RawHtml,
     escape,
@@ -99,11 +99,12 @@ def _probability_cell(data: ReportData, s: str, metric: str) -> RawHtml:
 def _summary_section(data: ReportData) -> str:
     horizon = horizon_year(data)
     by = f"by {horizon}" if horizon else "in the horizon"
+    money, currency = money_metric(data)
     headers = [
         "scenario",
         f"agreement {by}",
         "first-year increase: median (p10 to p90)",
-        "first-year KRW bn: median (p10 to p90)",
+        f"first-year {currency} bn: median (p10 to p90)",
         "months of talks: median (p10 to p90)",
         "early talks before 2029",
         "lapse",
@@ -119,7 +120,7 @@ def _summary_section(data: ReportData) -> str:
                 s,
                 _probability_cell(data, s, "settled_by_horizon"),
                 _median_range_cell(data, s, "increase_pct", "%"),
-                _median_range_cell(data, s, "first_year_krw_bn", "KRW bn"),
+                _median_range_cell(data, s, money, f"{currency} bn"),
                 _median_range_cell(data, s, "months_to_settlement", "months"),
                 _probability_cell(data, s, "reopened_before_2029"),
                 _probability_cell(data, s, "lapse"),
@@ -148,8 +149,9 @@ def _drift_rows(frame: pd.DataFrame) -> list[list[object]]:
         "package_deal",
     }
     rows: list[list[object]] = []
+    keys = key_metrics(frame.metric.astype(str).unique())
     for r in frame.itertuples(index=False):
-        key = (r.metric in KEY_METRICS and r.statistic in KEY_STATISTICS) or r.metric in headline
+        key = (r.metric in keys and r.statistic in KEY_STATISTICS) or r.metric in headline
         if not (key or r.flagged):
             continue
         unit = str(r.unit)

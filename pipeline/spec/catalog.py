@@ -168,7 +168,9 @@ INPUTS: Final[tuple[InputInfo, ...]] = (
         "Probability of a furlough of Korean USFK workers once a lapse passes the "
         "furlough notice period.",
     ),
-    InputInfo("krw_per_usd", "KRW per USD", 500.0, 3000.0, "Exchange rate for USD figures."),
+    # The host currency per USD (named for the default host, Korea): the range admits any
+    # currency's rate (JPY ~150, KWD ~0.3); the unit is published in the host's currency.
+    InputInfo("krw_per_usd", "KRW per USD", 0.01, 100_000.0, "Exchange rate for USD figures."),
     InputInfo(
         "korea_cpi_pct",
         "% per year",

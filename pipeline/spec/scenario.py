@@ -479,7 +479,9 @@ def _read_host_files(
         if loaded in host:
             source = next((s for r, _, s in sources if loaded in _host_section(r)), "--set")
             raise ScenarioError(
-                source, f"host.{loaded}", "is read from the host's files; set levels_file or macro_file"
+                source,
+                f"host.{loaded}",
+                "is read from the host's files; set levels_file or macro_file",
             )
     currency = host.get("currency", HostConfig().currency)
     try:

@@ -46,7 +46,7 @@ def _host_rows(scenario: Scenario) -> list[tuple[str, str, str]]:
     """Rows of the host section, for a host other than the default (Korea, whose rows the
     agreement-calendar rows already state)."""
     host, default = scenario.host, HostConfig()
-    shown = ("name", "currency", "agreement_name", "levels_file", "macro_file")
+    shown: tuple[str, ...] = ("name", "currency", "agreement_name", "levels_file", "macro_file")
     shown += ("fiscal_year_start_month", "agreement_expiry_date")
     if all(getattr(host, f) == getattr(default, f) for f in shown):
         return []
@@ -182,7 +182,7 @@ def inputs_table(
                 "input": name,
                 "kind": "input",
                 "distribution": spec.describe(),
-                "unit": info.unit,
+                "unit": info.unit.replace("KRW", scenario.host.currency),
                 "description": info.description,
                 "p05": q[0],
                 "p50": q[1],

@@ -1,0 +1,119 @@
+"""Another host nation and calendar from configuration (issue 10, item 2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.compose import RunSettings, run_scenario, scenario_tables
+from pipeline.model.seeding import root_entropy
+from pipeline.spec.evidence import evidence_as_of, load_evidence
+from pipeline.spec.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "configs" / "examples" / "japan_like.yaml"
+CREATED = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+
+
+def _tables(scenario, as_of=dt.date(2026, 6, 1)):  # type: ignore[no-untyped-def]
+    run = RunSettings(as_of=as_of, entropy=root_entropy(7), n_trials=2000, chunk_size=1000)
+    evidence = evidence_as_of(load_evidence(ROOT / "configs" / "evidence.yaml"), as_of)
+    result = run_scenario(scenario, run, evidence, n_groups=1)
+    return scenario_tables(result, run_id="t", created_at=CREATED)
+
+
+def test_example_host_runs_on_the_plain_path_with_its_currency_and_calendar() -> None:
+    scenario = load_scenario(EXAMPLE)
+    assert scenario.host.currency == "JPY" and scenario.host.expiry_fiscal_year == 2026
+    metrics = set(_tables(scenario)["summary"].column("metric").to_pylist())
+    assert {"first_year_jpy_bn", "contribution_jpy_bn_2028"} <= metrics
+    assert not any("krw" in m for m in metrics)
+
+
+def test_horizon_2027_runs_and_names_its_key_outputs_from_the_path() -> None:
+    scenario = load_scenario(ROOT / "configs/scenarios/baseline.yaml", {"model.horizon_year": 2027})
+    tables = _tables(scenario)
+    assert set(tables["sensitivity"].column("metric").to_pylist()) == {
+        "increase_pct",
+        "months_to_settlement",
+        "contribution_krw_bn_2027",
+    }
+
+
+def test_cli_runs_the_example(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "-s", str(EXAMPLE), "--trials", "2000",
+         "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "JPY bn" in done.stdout
+
+
+def _write(tmp_path: Path, yaml_host: str, levels: str, extra: str = "") -> Path:
+    (tmp_path / "levels.csv").write_text(levels)
+    path = tmp_path / "host.yaml"
+    path.write_text(
+        f"name: h\nbase: {ROOT / 'configs/base.yaml'}\n"
+        "model: {calendar_base_year: 2026, horizon_year: 2030}\n"
+        f"host:\n  name: H\n  levels_file: levels.csv\n  macro_file: null\n{yaml_host}{extra}"
+    )
+    return path
+
+
+GOOD = "year,contribution_jpy_bn\n2024,100\n2025,101\n2026,102\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "levels", "extra", "field"),
+    [
+        (  # a missing year of levels
+            "  currency: JPY\n  agreement_expiry_date: 2027-12-31\n",
+            "year,contribution_jpy_bn\n2024,100\n2026,102\n",
+            "",
+            "contribution_jpy_bn",
+        ),
+        ("  currency: YEN\n  agreement_expiry_date: 2027-12-31\n", GOOD, "", "host.currency"),
+        (  # expiry before the base year
+            "  currency: JPY\n  agreement_expiry_date: 2025-12-31\n",
+            GOOD,
+            "",
+            "host.agreement_expiry_date",
+        ),
+        (  # administrations out of order
+            "  currency: JPY\n  agreement_expiry_date: 2027-12-31\n",
+            GOOD,
+            "us_administrations:\n  - {name: A, took_office: 2029-01-20}\n"
+            "  - {name: B, took_office: 2025-01-20}\n",
+            "us_administrations",
+        ),
+    ],
+)
+def test_bad_host_input_names_file_and_field(
+    tmp_path: Path, host: str, levels: str, extra: str, field: str
+) -> None:
+    path = _write(tmp_path, host, levels, extra)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert err.value.field == field
+    expected = "levels.csv" if field.startswith("contribution") else "host.yaml"
+    assert err.value.source.endswith(expected)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "-s", str(path), "--trials", "100",
+         "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert field in done.stderr + done.stdout
+    assert not out.exists()
+
+
+def test_good_host_file_loads(tmp_path: Path) -> None:
+    path = _write(tmp_path, "  currency: JPY\n  agreement_expiry_date: 2027-12-31\n", GOOD)
+    assert load_scenario(path).host.levels == {2024: 100.0, 2025: 101.0, 2026: 102.0}
