@@ -34,7 +34,9 @@ def small_config(tmp_path: Path) -> Path:
     """A copy of configs/ (base + backtest) with a 2 x 2 tuning grid, for fast tests."""
     root = tmp_path / "configs"
     (root / "backtest").mkdir(parents=True)
-    shutil.copy(CONFIGS / "base.yaml", root / "base.yaml")
+    # The host's data files are named relative to base.yaml: name the repository's.
+    base = (CONFIGS / "base.yaml").read_text().replace("../data/", f"{CONFIGS.parent / 'data'}/")
+    (root / "base.yaml").write_text(base)
     for path in (CONFIGS / "backtest").glob("*.yaml"):
         shutil.copy(path, root / "backtest" / path.name)
     cases_path = root / "backtest" / bt.CASES_FILE
@@ -146,10 +148,10 @@ def test_case_files_match_the_data_and_the_calendar() -> None:
         # The calendar starts in the year talks open; the agreement in force is the previous SMA.
         assert m.calendar_base_year == case.talks_start.year
         previous_end = int(rows[case.sma_number - 1]["years_covered"][-4:])
-        assert m.agreement_expiry_year == previous_end
+        assert case.scenario.host.expiry_fiscal_year == previous_end
         # Regular successor talks open exactly at the known start (so reopened is false).
         lead = case.scenario.inputs["successor_talks_lead_months"]
-        expiry_month = (m.agreement_expiry_year - m.calendar_base_year + 1) * 12
+        expiry_month = (case.scenario.host.expiry_fiscal_year - m.calendar_base_year + 1) * 12
         assert lead.value == expiry_month - month_index(case.talks_start, m.calendar_base_year)
         # No tuned input is set by a case file, and no package channel existed.
         assert not case.own_inputs & set(grid.inputs)

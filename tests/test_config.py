@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,7 +86,10 @@ def test_scenario_is_frozen() -> None:
 @pytest.fixture
 def write_scenario(tmp_path: Path) -> WriteScenario:
     """Write a scenario into tmp_path/scenarios/ next to a copy of the real base file."""
-    shutil.copy(CONFIG_DIR / "base.yaml", tmp_path / "base.yaml")
+    # The copy names the host's data files by absolute path (they are relative to base.yaml).
+    base = (CONFIG_DIR / "base.yaml").read_text(encoding="utf-8")
+    base = base.replace("../data/", f"{CONFIG_DIR.parent / 'data'}/")
+    (tmp_path / "base.yaml").write_text(base, encoding="utf-8")
     (tmp_path / "scenarios").mkdir()
 
     def write(text: str, stem: str = "bad") -> Path:
@@ -111,7 +113,7 @@ _FIELD_CASES = [
         "unknown_top_level_key",
         "name: bad\nfoo: 1\n",
         "foo",
-        r"unknown key 'foo'; allowed: name, description, simulation, model, inputs",
+        r"unknown key 'foo'; allowed: name, description, simulation, model, host, us_administrations, inputs",
     ),
     (
         "unknown_model_key",

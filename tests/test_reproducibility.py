@@ -239,8 +239,6 @@ name: golden
 model:
   calendar_base_year: 2026
   horizon_year: 2031
-  agreement_expiry_year: 2030
-  administration_change_date: 2029-01-20
 inputs:
   trump_demand_intensity: {dist: pert, min: 0.2, mode: 0.55, max: 1.0}
   post_2029_demand_intensity: {dist: pert, min: 0.0, mode: 0.25, max: 0.8}

@@ -30,7 +30,6 @@ from pipeline.spec.host import (
     HostConfig,
     HostFileError,
     check_calendar,
-    check_currency,
     levels_column,
     next_administration,
     read_levels,
@@ -446,14 +445,16 @@ def load_scenario(
         data = _merge(data, {"simulation": dict(simulation)})
     # The base file's own name never names a scenario: a file without one is named by its stem.
     data["name"] = raw.get("name", path.stem)
-    sources = [(raw, path, shown)] + ([(base_raw, Path(base_src), base_src)] if base_src else [])
-    data, levels_shown = _read_host_files(data, sources, overrides or {})
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _format_error(
             exc.errors()[0], raw, shown, base_src, overrides, data, simulation
         ) from None
+    # The host's data files are read once the YAML is valid (its errors come first).
+    sources = [(raw, path, shown)] + ([(base_raw, Path(base_src), base_src)] if base_src else [])
+    loaded, levels_shown = _read_host_files(data, sources, overrides or {})
+    scenario = scenario.model_copy(update={"host": scenario.host.model_copy(update=loaded)})
     try:
         scenario.host.check_levels(scenario.model.calendar_base_year)
     except ValueError as exc:
@@ -469,12 +470,10 @@ def _host_section(data: dict[str, Any]) -> dict[str, Any]:
 def _read_host_files(
     data: dict[str, Any], sources: list[tuple[dict[str, Any], Path, str]], overrides: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
-    """``data`` with the host's levels and macro series read from its files (each path relative
-    to the YAML file that names it; from ``--set``, to the working directory); and how the
-    levels file is shown in messages."""
+    """The host's levels and macro series read from its files (each path relative to the YAML
+    file that names it; from ``--set``, to the working directory), and how the levels file is
+    shown in messages. ``data`` is the validated scenario's merged YAML."""
     host = _host_section(data)
-    if "host" in data and not isinstance(data["host"], dict):
-        return data, ""  # pydantic reports the section's type
     for loaded in ("levels", "cpi_pct", "defense_budget_growth_pct"):
         if loaded in host:
             source = next((s for r, _, s in sources if loaded in _host_section(r)), "--set")
@@ -483,11 +482,7 @@ def _read_host_files(
                 f"host.{loaded}",
                 "is read from the host's files; set levels_file or macro_file",
             )
-    currency = host.get("currency", HostConfig().currency)
-    try:
-        check_currency(currency if isinstance(currency, str) else "")
-    except ValueError:
-        return data, ""  # pydantic reports the currency, naming the file that set it
+    currency = str(host.get("currency", HostConfig().currency))
 
     def where(key: str) -> tuple[Path, str] | None:
         text = host.get(key, getattr(HostConfig(), key))
@@ -505,8 +500,7 @@ def _read_host_files(
         resolved = DATA_DIR / Path(text).name
         return resolved, str(resolved)
 
-    data = copy.deepcopy(data)
-    section = data.setdefault("host", {})
+    section: dict[str, Any] = {}
     levels_where = where("levels_file")
     macro_where = where("macro_file")
     try:
@@ -516,7 +510,7 @@ def _read_host_files(
             section["cpi_pct"], section["defense_budget_growth_pct"] = read_macro(*macro_where)
     except HostFileError as exc:
         raise ScenarioError(exc.source, exc.field, exc.problem) from None
-    return data, levels_where[1] if levels_where else ""
+    return section, levels_where[1] if levels_where else ""
 
 
 def scenario_paths(config_dir: str | Path) -> list[Path]:
