@@ -65,7 +65,7 @@ __all__ = [
 KEY_METRICS: Final[tuple[str, ...]] = (
     "increase_pct",
     "first_year_krw_bn",
-    "months_to_settlement",
+    "months_to_settlement_if_settled",
     "contribution_krw_bn_2028",
 )
 #: Quantiles of the key metrics that are compared.
