@@ -147,7 +147,6 @@ def _print_headline(result: ForecastRunResult) -> None:
         "1st year KRW bn",
         "USD m",
         f"P(no deal {by})",
-        "months to deal if settled: p50 (p10-p90)",
         "P(reopen<2029)",
         "P(lapse)",
         "P(furlough)",
@@ -163,9 +162,6 @@ def _print_headline(result: ForecastRunResult) -> None:
             _num(h["first_year_krw_bn_p50"], ",.0f"),
             _num(h["first_year_usd_m_p50"], ",.0f"),
             f"{h['p_no_deal_by_horizon']:.2f}",
-            f"{_num(h['months_to_settlement_if_settled_p50'], '.1f')} "
-            f"({_num(h['months_to_settlement_if_settled_p10'], '.1f')}-"
-            f"{_num(h['months_to_settlement_if_settled_p90'], '.1f')})",
             f"{h['p_reopened_before_2029']:.2f}",
             f"{h['p_lapse']:.2f}",
             f"{h['p_furlough']:.2f}",
@@ -174,16 +170,25 @@ def _print_headline(result: ForecastRunResult) -> None:
     out.print(table)
     timing = {name: settlement_timing(h) for name, h in heads.items()}
     labels = list(dict.fromkeys(label for pairs in timing.values() for label, _ in pairs))
-    years = Table(title="When agreement comes: share of trials settling in each year")
-    for col in ("scenario", *labels):
+    years = Table(
+        title="When agreement comes: months of talks among the trials that settle, "
+        "and the share of trials settling in each year"
+    )
+    for col in ("scenario", "months to deal if settled: p50 (p10-p90)", *labels):
         years.add_column(col, justify="left" if col == "scenario" else "right")
     for name, pairs in timing.items():
-        share = dict(pairs)
-        years.add_row(name, *(_num(share.get(label, float("nan")), ".2f") for label in labels))
+        h, share = heads[name], dict(pairs)
+        years.add_row(
+            name,
+            f"{_num(h['months_to_settlement_if_settled_p50'], '.1f')} "
+            f"({_num(h['months_to_settlement_if_settled_p10'], '.1f')}-"
+            f"{_num(h['months_to_settlement_if_settled_p90'], '.1f')})",
+            *(_num(share.get(label, float("nan")), ".2f") for label in labels),
+        )
     out.print(years)
     out.print(
         "Months to deal count only the trials that settle within the horizon; "
-        "the others are the 'no deal' share."
+        f"the others are the 'none {by}' share."
     )
     out.print(
         f"{result.n_trials:,} trials per scenario in {result.seconds:.1f} s; "
@@ -369,6 +374,10 @@ def show(
         out.print(table)
         columns = ["metric", "statistic", "value", "n_trials"]
         out.print(_timing_text(headline(pa.Table.from_pandas(rows[columns], preserve_index=False))))
+    out.print(
+        "months_to_settlement (no-deal trials counted to the end of the horizon) is published "
+        "but not shown: its quantiles are not times to agreement (docs/outputs.md)."
+    )
 
 
 @app.command()
