@@ -163,7 +163,7 @@ def _timing_table(data: ReportData, by: str) -> str:
     return (
         '<h3 id="timing">When agreement comes</h3>'
         "<p>Share of all simulated negotiations that reach agreement in each calendar year, and "
-        f"of those that reach none {by}; each row sums to 100%. The months of talks above are "
+        f"of those that reach none {by}; each row sums to 100% (up to rounding). The months of talks above are "
         "the timing within the agreeing share only.</p>" + html_table(headers, rows)
     )
 
