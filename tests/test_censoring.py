@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from report_fixtures import publish_forecast
 from typer.testing import CliRunner
@@ -198,6 +198,11 @@ def test_year_shares_and_no_deal_sum_to_one(out: Outcomes) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(out=timing_outcomes())
+# Interpolating between two equal order statistics can round one ulp past them.
+@example(
+    out=outcomes_from(np.zeros(3), np.array([0.0, 0.0, 1.7636268790577864e-286]), base=2000,
+                      path_years=(2000,))
+)  # fmt: skip
 def test_settled_only_quantiles_lie_within_the_settled_values(out: Outcomes) -> None:
     rows = rows_of(accum.summarize_block(out))
     settled = out.months_to_settlement[out.settled_by_horizon]
@@ -206,8 +211,9 @@ def test_settled_only_quantiles_lie_within_the_settled_values(out: Outcomes) -> 
     if settled.size == 0:
         assert all(math.isnan(r.value) for r in quantile_rows)
         return
+    rounding = 4 * np.spacing(np.abs(settled).max())  # a few ulps of interpolation rounding
     for r in quantile_rows:
-        assert settled.min() <= r.value <= settled.max(), r
+        assert settled.min() - rounding <= r.value <= settled.max() + rounding, r
     assert rows[(TIMING_METRIC, "min")].value == settled.min()
     assert rows[(TIMING_METRIC, "max")].value == settled.max()
 
