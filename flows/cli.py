@@ -115,7 +115,30 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
+def _num(x: float, fmt: str) -> str:
+    """``x`` formatted, or ``-`` where it is undefined (NaN: e.g. no trial settles)."""
+    return "-" if x != x else format(x, fmt)
+
+
+def _timing_text(h: dict[str, float]) -> str:
+    """One scenario's settlement timing in words: P(no deal), months if settled, years."""
+    from pipeline.outputs.headline import horizon_label, settlement_timing
+
+    years = " · ".join(f"{label} {_num(p, '.2f')}" for label, p in settlement_timing(h))
+    return (
+        f"P(no deal {horizon_label(h)}) {_num(h['p_no_deal_by_horizon'], '.2f')}; months to deal "
+        f"among the {_num(h['n_trials_settled'], ',.0f')} trials that settle: p50 "
+        f"{_num(h['months_to_settlement_if_settled_p50'], '.1f')} (p10 "
+        f"{_num(h['months_to_settlement_if_settled_p10'], '.1f')}, p90 "
+        f"{_num(h['months_to_settlement_if_settled_p90'], '.1f')}); agreement in: {years}"
+    )
+
+
 def _print_headline(result: ForecastRunResult) -> None:
+    from pipeline.outputs.headline import horizon_label, settlement_timing
+
+    heads = result.headline
+    by = horizon_label(next(iter(heads.values()))) if heads else "by the horizon"
     table = Table(title=f"SMA forecast as of {result.as_of}  (run {result.run_id})")
     first = next(iter(result.headline.values()), {})
     money, currency = money_key(first)
@@ -127,28 +150,50 @@ def _print_headline(result: ForecastRunResult) -> None:
         "p90",
         f"1st year {currency} bn",
         "USD m",
-        "months p50",
+        f"P(no deal {by})",
         early_label,
         "P(lapse)",
         "P(furlough)",
         "P(package)",
     ):
         table.add_column(col, justify="left" if col == "scenario" else "right")
-    for name, h in result.headline.items():
+    for name, h in heads.items():
         table.add_row(
             name,
-            f"{h['increase_pct_p10']:.1f}%",
-            f"{h['increase_pct_p50']:.1f}%",
-            f"{h['increase_pct_p90']:.1f}%",
-            f"{h.get(money_key(h)[0], float('nan')):,.0f}",
-            f"{h['first_year_usd_m_p50']:,.0f}",
-            f"{h['months_to_settlement_p50']:.1f}",
+            f"{_num(h['increase_pct_p10'], '.1f')}%",
+            f"{_num(h['increase_pct_p50'], '.1f')}%",
+            f"{_num(h['increase_pct_p90'], '.1f')}%",
+            _num(h.get(money_key(h)[0], float("nan")), ",.0f"),
+            _num(h["first_year_usd_m_p50"], ",.0f"),
+            f"{h['p_no_deal_by_horizon']:.2f}",
             f"{h.get(early_talks_key(h)[0], float('nan')):.2f}",
             f"{h['p_lapse']:.2f}",
             f"{h['p_furlough']:.2f}",
             f"{h['p_package_deal']:.2f}",
         )
     out.print(table)
+    timing = {name: settlement_timing(h) for name, h in heads.items()}
+    labels = list(dict.fromkeys(label for pairs in timing.values() for label, _ in pairs))
+    years = Table(
+        title="When agreement comes: months of talks among the trials that settle, "
+        "and the share of trials settling in each year"
+    )
+    for col in ("scenario", "months to deal if settled: p50 (p10-p90)", *labels):
+        years.add_column(col, justify="left" if col == "scenario" else "right")
+    for name, pairs in timing.items():
+        h, share = heads[name], dict(pairs)
+        years.add_row(
+            name,
+            f"{_num(h['months_to_settlement_if_settled_p50'], '.1f')} "
+            f"({_num(h['months_to_settlement_if_settled_p10'], '.1f')}-"
+            f"{_num(h['months_to_settlement_if_settled_p90'], '.1f')})",
+            *(_num(share.get(label, float("nan")), ".2f") for label in labels),
+        )
+    out.print(years)
+    out.print(
+        "Months to deal count only the trials that settle within the horizon; "
+        f"the others are the 'none {by}' share."
+    )
     out.print(
         f"{result.n_trials:,} trials per scenario in {result.seconds:.1f} s; "
         f"outputs in {result.output_dir}"
@@ -310,9 +355,14 @@ def show(
             )
         return frame
 
+    import pyarrow as pa
+
+    from pipeline.outputs.headline import CENSORED_METRICS, headline
+
     frame = _guard(load)
     keep = {"p10", "p50", "p90", "mean", "prob"}
-    frame = frame[frame.statistic.isin(keep)]
+    # Censored timings (unsettled trials counted to the horizon) are not timings: not shown.
+    frame = frame[frame.statistic.isin(keep) & ~frame.metric.isin(CENSORED_METRICS)]
     for name, rows in frame.groupby("scenario", sort=True):
         table = Table(title=f"{name}  as of {rows.as_of_date.iloc[0]}  (run {rows.run_id.iloc[0]})")
         for col in ("metric", "statistic", "value", "MC s.e.", "n", "unit"):
@@ -326,6 +376,12 @@ def show(
                 f"{row.n_trials:,}", row.unit,
             )  # fmt: skip
         out.print(table)
+        columns = ["metric", "statistic", "value", "n_trials"]
+        out.print(_timing_text(headline(pa.Table.from_pandas(rows[columns], preserve_index=False))))
+    out.print(
+        "months_to_settlement (no-deal trials counted to the end of the horizon) is published "
+        "but not shown: its quantiles are not times to agreement (docs/outputs.md)."
+    )
 
 
 @app.command()

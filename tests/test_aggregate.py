@@ -248,9 +248,11 @@ def test_statistics_are_sane(summary: accum.BlockSummary) -> None:
     settled = summary.events["settled_by_horizon"].n_true
     assert by_metric["increase_pct"]["p50"].n_trials == settled
     assert by_metric["reopened"]["prob"].n_trials == summary.n_effective
-    expected = {*NUMERIC_OUTCOMES, *BOOLEAN_OUTCOMES, "no_deal_by_horizon"}
+    expected = {*NUMERIC_OUTCOMES, *accum.DERIVED_NUMERIC, *BOOLEAN_OUTCOMES, "no_deal_by_horizon"}
     expected |= {f"contribution_{c}_{y}" for c in ("krw_bn", "usd_m") for y in PATH_YEARS}
-    expected |= {f"{e}_{y}" for e in ("settled_by", "reopened_before") for y in PATH_YEARS}
+    expected |= {
+        f"{e}_{y}" for e in ("settled_by", "reopened_before", "settled_in") for y in PATH_YEARS
+    }
     expected |= {f"escalation_rule_{r}" for r in ESCALATION_RULES}
     assert set(by_metric) == expected
 

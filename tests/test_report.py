@@ -4,6 +4,7 @@ referenced, the content a reader needs, atomic rebuilds; and the ``inputs`` data
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -226,6 +227,36 @@ def test_page_shows_summary_drift_assumptions_and_provenance(
     # each chart has a caption saying how to read it
     assert html.count("<figcaption>") == 4 + len(SCENARIOS)
     assert "3 dates" not in html and "2 dates from 2026-02-27 to 2026-03-05" in html
+
+
+def test_page_states_timing_among_settled_and_the_year_distribution(
+    report: Path, parquet_only: Path
+) -> None:
+    """Months of talks are among agreeing trials, next to P(no deal) and the year shares; the
+    censored months_to_settlement quantiles appear nowhere on the page."""
+    html = report.read_text(encoding="utf-8")
+    summary = io.latest_summary(parquet_only)
+    summary = summary[summary.as_of_date == D2]
+    assert "months of talks to agreement, if agreed" in html and "no agreement by 2031" in html
+    assert "When agreement comes" in html
+    table = html[html.index('id="timing"') :]
+    table = table[: table.index("</table>")]
+    for scenario in SCENARIOS:
+        rows = summary[summary.scenario == scenario].set_index(["metric", "statistic"]).value
+        settled_p50 = rows[("months_to_settlement_if_settled", "p50")]
+        assert f"<b>{settled_p50:.1f}</b>" in html
+        censored_p50 = rows[("months_to_settlement", "p50")]
+        if abs(censored_p50 - settled_p50) >= 0.05:
+            assert f"<b>{censored_p50:.1f}</b>" not in html
+        # One row per scenario: a share per year, then no agreement; they add up to 100%.
+        row = table[table.index(f"<th scope=row>{scenario}</th>") :]
+        row = row[: row.index("</tr>")]
+        shares = [float(x) for x in re.findall(r">(\d+\.\d)%<", row)]
+        years = [y for y in range(2026, 2032) if ("settled_in_" + str(y), "prob") in rows]
+        assert len(shares) == len(years) + 1 == 7
+        assert sum(shares) == pytest.approx(100.0, abs=0.35)  # each rounded to 0.1%
+        assert shares[-1] == pytest.approx(100 * rows[("no_deal_by_horizon", "prob")], abs=0.05)
+    assert "months of talks, no-deal trials counted" not in html
 
 
 def test_single_date_history_says_so(tmp_path: Path) -> None:

@@ -93,7 +93,8 @@ _MONTHS = BinSpec("months", 0.0, 240.0, 100, 0.0, 120.0, 2.0)
 _KRW = BinSpec("KRW bn", 0.0, 20_000.0, 10, 0.0, 8_000.0, 100.0)
 _USD = BinSpec("USD m", 0.0, 20_000.0, 10, 0.0, 6_000.0, 100.0)
 
-#: Fine and BI bins of every scalar numeric metric (results.NUMERIC_OUTCOMES).
+#: Fine and BI bins of every scalar numeric metric (results.NUMERIC_OUTCOMES and
+#: :data:`DERIVED_NUMERIC`).
 BIN_SPECS: Final[dict[str, BinSpec]] = {
     "talks_start_month": BinSpec("month index", 0.0, 240.0, 100, 0.0, 120.0, 2.0),
     "months_to_settlement": _MONTHS,
@@ -103,7 +104,10 @@ BIN_SPECS: Final[dict[str, BinSpec]] = {
     "first_year_usd_m": _USD,
     "increase_pct": BinSpec("%", -100.0, 1000.0, 100, -20.0, 180.0, 2.5),
     "term_years": BinSpec("years", 0.0, 50.0, 100, 0.5, 10.5, 1.0),
+    "months_to_settlement_if_settled": _MONTHS,
 }
+#: Numeric metrics derived from the outcome fields in :func:`numeric_metrics`, in row order.
+DERIVED_NUMERIC: Final[tuple[str, ...]] = ("months_to_settlement_if_settled",)
 #: Bins of the per-year contribution paths ``contribution_krw_bn_<year>`` / ``_usd_m_<year>``.
 PATH_BIN_SPECS: Final[dict[str, BinSpec]] = {
     "contribution_krw_bn": _KRW,
@@ -147,7 +151,10 @@ def metric_unit(metric: str, calendar_base_year: int) -> str:
 def numeric_metrics(outcomes: Outcomes) -> dict[str, FloatArray]:
     """Per-trial values of every numeric metric, NaN where undefined.
 
-    The scalar fields of ``results.NUMERIC_OUTCOMES``, then one column per path year of
+    The scalar fields of ``results.NUMERIC_OUTCOMES``; then ``months_to_settlement_if_settled``,
+    the months from opening to agreement in settled trials only (NaN where no agreement is
+    reached by the horizon, so its statistics are timings, never the censoring value that
+    ``months_to_settlement`` carries there); then one column per path year of
     ``contribution_krw_bn_<year>`` and ``contribution_usd_m_<year>`` (the fan chart); money in
     the host currency is named by its code (:func:`host_metric`).
     """
@@ -155,6 +162,9 @@ def numeric_metrics(outcomes: Outcomes) -> dict[str, FloatArray]:
     out: dict[str, FloatArray] = {
         host_metric(name, currency): getattr(outcomes, name) for name in NUMERIC_OUTCOMES
     }
+    out["months_to_settlement_if_settled"] = np.where(
+        outcomes.settled_by_horizon, outcomes.months_to_settlement, np.nan
+    )
     for prefix in PATH_BIN_SPECS:
         path: FloatArray = getattr(outcomes, prefix)
         for j, year in enumerate(outcomes.path_years):
@@ -170,9 +180,13 @@ def derived_events(outcomes: Outcomes) -> dict[str, BoolArray]:
     - ``settled_by_<y>``: ``settlement_month < (y + 1 - b) * 12``, agreement by the end of y;
     - ``reopened_before_<y>``: ``reopened`` and ``talks_start_month < (y - b) * 12``, early
       talks opened before Jan 1 of y;
-    - ``no_deal_by_horizon``: ``not settled_by_horizon``.
+    - ``no_deal_by_horizon``: ``not settled_by_horizon``;
+    - ``settled_in_<y>``: ``settled_by_horizon`` and ``(y - b) * 12 <= settlement_month <
+      (y + 1 - b) * 12``, agreement during calendar year y. A run's path years run from b to the horizon year, so these
+      shares and ``no_deal_by_horizon`` partition the trials (they sum to 1).
 
-    NaN months (no agreement) compare False, so unsettled trials are never "settled by".
+    NaN months (no agreement) compare False, so unsettled trials are never "settled by" or
+    "settled in".
     """
     base = outcomes.calendar_base_year
     events: dict[str, BoolArray] = {}
@@ -182,6 +196,11 @@ def derived_events(outcomes: Outcomes) -> dict[str, BoolArray]:
         early = outcomes.talks_start_month < (year - base) * 12
         events[f"reopened_before_{year}"] = outcomes.reopened & early
     events["no_deal_by_horizon"] = ~outcomes.settled_by_horizon
+    # The settlement-time distribution; appended last so earlier rows keep their order.
+    for year in outcomes.path_years:
+        since = outcomes.settlement_month >= (year - base) * 12
+        in_year = events[f"settled_by_{year}"] & since
+        events[f"settled_in_{year}"] = in_year & outcomes.settled_by_horizon
     return events
 
 

@@ -67,7 +67,7 @@ __all__ = [
 KEY_METRICS: Final[tuple[str, ...]] = (
     "increase_pct",
     "first_year_krw_bn",
-    "months_to_settlement",
+    "months_to_settlement_if_settled",
     "contribution_krw_bn_2028",
 )
 _MONEY_FIRST = re.compile(r"^first_year_[a-z]{3}_bn$")
@@ -82,7 +82,7 @@ def key_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
     first = [m for m in names if _MONEY_FIRST.match(m)]
     path = sorted((m for m in names if _MONEY_PATH.match(m)), key=lambda m: m[-4:])
     year = path[min(2, len(path) - 1)] if path else None
-    wanted = ["increase_pct", *first[:1], "months_to_settlement", *([year] if year else [])]
+    wanted = ["increase_pct", *first[:1], "months_to_settlement_if_settled", *([year] if year else [])]
     return tuple(m for m in wanted if m in names)
 
 

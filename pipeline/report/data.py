@@ -28,6 +28,7 @@ __all__ = [
     "horizon_year",
     "load_report_data",
     "optional_float",
+    "settlement_years",
 ]
 
 
@@ -92,6 +93,17 @@ def horizon_year(data: ReportData) -> int | None:
         if m.startswith("settled_by_") and m.rsplit("_", 1)[1].isdigit()
     ]
     return max(years) if years else None
+
+
+def settlement_years(data: ReportData) -> list[int]:
+    """Calendar years of the ``settled_in_YYYY`` metrics shown (the settlement-time distribution)."""
+    return sorted(
+        {
+            int(m.rsplit("_", 1)[1])
+            for m in data.summary.metric.unique()
+            if m.startswith("settled_in_") and m.rsplit("_", 1)[1].isdigit()
+        }
+    )
 
 
 def _read_frame(

@@ -38,6 +38,8 @@ def event_label(metric: str) -> str:
     head, _, tail = metric.rpartition("_")
     if head == "settled_by" and tail.isdigit():
         return f"agreement by the end of {tail}"
+    if head == "settled_in" and tail.isdigit():
+        return f"agreement during {tail}"
     if head == "reopened_before" and tail.isdigit():
         return f"early talks opened before {tail}"
     if metric.startswith("escalation_rule_"):
@@ -48,7 +50,8 @@ def event_label(metric: str) -> str:
 METRIC_LABELS: Final[dict[str, str]] = {
     "increase_pct": "first-year increase [%]",
     "first_year_krw_bn": "first-year contribution [KRW bn]",
-    "months_to_settlement": "months of talks to agreement",
+    "months_to_settlement_if_settled": "months of talks to agreement (agreeing trials only)",
+    "months_to_settlement": "months of talks, no-deal trials counted to the horizon (censored)",
 }
 
 

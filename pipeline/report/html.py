@@ -15,7 +15,13 @@ import pandas as pd
 
 from pipeline.common import significant
 from pipeline.outputs.drift import KEY_STATISTICS, Z_THRESHOLD, key_metrics
-from pipeline.report.data import ReportData, as_date, horizon_year, optional_float
+from pipeline.report.data import (
+    ReportData,
+    as_date,
+    horizon_year,
+    optional_float,
+    settlement_years,
+)
 from pipeline.report.drawing import Chart, money_metric
 from pipeline.report.format import (
     RawHtml,
@@ -103,9 +109,10 @@ def _summary_section(data: ReportData) -> str:
     headers = [
         "scenario",
         f"agreement {by}",
+        f"no agreement {by}",
         "first-year increase: median (p10 to p90)",
         f"first-year {currency} bn: median (p10 to p90)",
-        "months of talks: median (p10 to p90)",
+        "months of talks to agreement, if agreed: median (p10 to p90)",
         "early talks before 2029",
         "lapse",
         "furlough",
@@ -119,9 +126,10 @@ def _summary_section(data: ReportData) -> str:
             [
                 s,
                 _probability_cell(data, s, "settled_by_horizon"),
+                _probability_cell(data, s, "no_deal_by_horizon"),
                 _median_range_cell(data, s, "increase_pct", "%"),
                 _median_range_cell(data, s, money, f"{currency} bn"),
-                _median_range_cell(data, s, "months_to_settlement", "months"),
+                _median_range_cell(data, s, "months_to_settlement_if_settled", "months"),
                 _probability_cell(data, s, "reopened_before_2029"),
                 _probability_cell(data, s, "lapse"),
                 _probability_cell(data, s, "furlough"),
@@ -132,11 +140,32 @@ def _summary_section(data: ReportData) -> str:
         )
     return (
         '<h2 id="summary">Summary</h2>'
-        "<p>One row per scenario. The first-year figures describe the agreement that replaces "
-        "or follows the 12th SMA, <b>counting only the simulated negotiations that reach an "
-        f"agreement {by}</b> (the second column says how many do). Probabilities are shares of "
-        "all simulated negotiations. Hover a number to see its Monte Carlo standard error.</p>"
-        + html_table(headers, rows)
+        "<p>One row per scenario. The first-year figures and the months of talks describe the "
+        "agreement that replaces or follows the 12th SMA, <b>counting only the simulated "
+        f"negotiations that reach an agreement {by}</b> (the second column says how many do, "
+        "the third how many do not: for those there is no agreement to time). Probabilities "
+        "are shares of all simulated negotiations. Hover a number to see its Monte Carlo "
+        "standard error.</p>" + html_table(headers, rows) + _timing_table(data, by)
+    )
+
+
+def _timing_table(data: ReportData, by: str) -> str:
+    """The settlement-time distribution: share of trials agreeing in each year, and never."""
+    years = settlement_years(data)
+    headers = ["scenario", *(str(y) for y in years), f"no agreement {by}"]
+    rows: list[list[object]] = [
+        [
+            s,
+            *(_probability_cell(data, s, f"settled_in_{y}") for y in years),
+            _probability_cell(data, s, "no_deal_by_horizon"),
+        ]
+        for s in data.scenarios
+    ]
+    return (
+        '<h3 id="timing">When agreement comes</h3>'
+        "<p>Share of all simulated negotiations that reach agreement in each calendar year, and "
+        f"of those that reach none {by}; each row sums to 100% (up to rounding). The months of talks above are "
+        "the timing within the agreeing share only.</p>" + html_table(headers, rows)
     )
 
 
