@@ -45,6 +45,11 @@ class ModelSettings:
     administration_change: bool = True
     deadline: bool = True
     lapse_furlough: bool = True
+    cuts: bool = True
+    stopgap: bool = True
+    renegotiation: bool = True
+    expiry_pressure: bool = True
+    successor_either_way: bool = True
 
     @property
     def horizon_month(self) -> int:
@@ -102,4 +107,9 @@ def model_settings(
         administration_change=mech.administration_change,
         deadline=mech.deadline,
         lapse_furlough=mech.lapse_furlough,
+        cuts=mech.cuts,
+        stopgap=mech.stopgap,
+        renegotiation=mech.renegotiation,
+        expiry_pressure=mech.expiry_pressure,
+        successor_either_way=mech.successor_either_way,
     )
