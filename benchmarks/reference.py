@@ -205,7 +205,12 @@ def trial(
     talks_open, cap, furlough_after, base = st[4], st[5], st[6], st[7]
     reopening, package_on, troop_on, change_on = st[8] > 0, st[9] > 0, st[10] > 0, st[11] > 0
     deadline_on, furlough_on = st[12] > 0, st[13] > 0
-    cuts_on, stopgap_on, renegotiation_on, either_way = st[14] > 0, st[15] > 0, st[16] > 0, st[18] > 0
+    cuts_on, stopgap_on, renegotiation_on, either_way = (
+        st[14] > 0,
+        st[15] > 0,
+        st[16] > 0,
+        st[18] > 0,
+    )
     horizon_year = st[19]
     n_years = len(years)
 
