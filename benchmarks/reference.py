@@ -216,12 +216,11 @@ def trial(
 
     intensity = x[0]
     post = x[1] if either_way else min(x[1], intensity)
-    share = x[5]
     cu, ck = x[8], x[9]
     drift, hazard, lead = x[11], x[12], x[13]
     package = x[14] >= 0.5 and package_on
     offset = x[15] if package else 0.0
-    troop_p, uplift, furlough_p, fx = x[16], x[17], x[18], x[19]
+    troop_p, uplift, furlough_p = x[16], x[17], x[18]
     cpi, defense = x[20], x[21]
     term_pressure, term_normal, rule, fixed_esc = x[22], x[23], int(x[24]), x[25]
     shift = 0.0
