@@ -283,6 +283,11 @@ _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
     "first_year_usd_m": (pa.float64(), "The same at the sampled exchange rate.", "USD m"),
     "increase_pct": (pa.float64(), "First-year increase over the replaced level.", "%"),
     "term_years": (pa.float64(), "Term of the new agreement.", "years"),
+    "escalation_rule": (
+        pa.string(),
+        "Escalation rule after year one (results.ESCALATION_RULES); null if unsettled.",
+        "name",
+    ),
     "stopgap": (pa.bool_(), "A stop-gap extension was agreed at expiry.", "bool"),
     "stopgap_months": (pa.float64(), "Length of the stop-gap extension (0: none).", "months"),
     "stopgap_first_year": (pa.float64(), "First year of the stop-gap extension.", "year"),
@@ -290,11 +295,6 @@ _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
     "renegotiated": (pa.bool_(), "The new agreement ended and was renegotiated.", "bool"),
     "renewal_first_year": (pa.float64(), "First year of the first renewal.", "year"),
     "renewal_increase_pct": (pa.float64(), "First-year increase of the first renewal.", "%"),
-    "escalation_rule": (
-        pa.string(),
-        "Escalation rule after year one (results.ESCALATION_RULES); null if unsettled.",
-        "name",
-    ),
 }
 
 #: Scalar trial fields in column order (every scalar field of results.Outcomes).
