@@ -31,7 +31,14 @@ import pyarrow as pa
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden_digests.json"
 CONFIG_DIR = REPO_ROOT / "configs"
-SCENARIOS = ("baseline", "drawn_out", "hardline", "package_deal", "status_quo_holds")
+SCENARIOS = (
+    "baseline",
+    "drawn_out",
+    "fiscal_stress",
+    "hardline",
+    "package_deal",
+    "status_quo_holds",
+)
 MECHANISMS = (
     "reopening",
     "package_deal",
@@ -39,6 +46,11 @@ MECHANISMS = (
     "administration_change",
     "deadline",
     "lapse_furlough",
+    "cuts",
+    "stopgap",
+    "renegotiation",
+    "expiry_pressure",
+    "successor_either_way",
 )
 SEED = 20261207
 N_TRIALS = 3000

@@ -23,6 +23,11 @@ MECHANISMS: tuple[str, ...] = (
     "administration_change",
     "deadline",
     "lapse_furlough",
+    "cuts",
+    "stopgap",
+    "renegotiation",
+    "expiry_pressure",
+    "successor_either_way",
 )
 
 #: Fixed demand intensities the monotonicity tests compare (a grid, so that each value's

@@ -45,6 +45,8 @@ def make_outcomes(n: int, seed: int, path_years: tuple[int, ...] = PATH_YEARS) -
     growth = 1.0 + rng.normal(0.04, 0.02, (n, 1))
     path = 1519.2 * growth ** np.arange(len(path_years)) * rng.lognormal(0, 0.05, (n, 1))
     nan = np.full(n, np.nan)
+    stop = lapse & (rng.random(n) < 0.5)
+    renewed = settled & (rng.random(n) < 0.2)
     return Outcomes(
         calendar_base_year=BASE_YEAR,
         path_years=path_years,
@@ -64,6 +66,13 @@ def make_outcomes(n: int, seed: int, path_years: tuple[int, ...] = PATH_YEARS) -
         increase_pct=np.where(settled, increase, nan),
         term_years=np.where(settled, rng.integers(1, 7, n).astype(float), nan),
         escalation_rule=np.where(settled, rng.integers(0, 3, n), -1).astype(np.int64),
+        stopgap=stop,
+        stopgap_months=np.where(stop, 12.0, 0.0),
+        stopgap_first_year=np.where(stop, BASE_YEAR + 5.0, nan),
+        stopgap_level_krw_bn=np.where(stop, 1650.0, nan),
+        renegotiated=renewed,
+        renewal_first_year=np.where(renewed, BASE_YEAR + np.floor(settlement / 12) + 2, nan),
+        renewal_increase_pct=np.where(renewed, rng.normal(6.0, 4.0, n), nan),
         contribution_krw_bn=path,
         contribution_usd_m=path * 1000 / fx[:, None],
     )

@@ -62,6 +62,13 @@ def make_outcomes(n: int, seed: int) -> Outcomes:
         increase_pct=np.where(settled, increase, nan),
         term_years=np.where(settled, 5.0, nan),
         escalation_rule=np.where(settled, 0, -1).astype(np.int64),
+        stopgap=np.zeros(n, dtype=bool),
+        stopgap_months=np.zeros(n),
+        stopgap_first_year=nan,
+        stopgap_level_krw_bn=nan,
+        renegotiated=np.zeros(n, dtype=bool),
+        renewal_first_year=nan,
+        renewal_increase_pct=nan,
         contribution_krw_bn=path,
         contribution_usd_m=path / 1.4,
     )

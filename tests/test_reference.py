@@ -94,10 +94,23 @@ def test_reference_cases_exercise_the_mechanisms() -> None:
     """The all-on baseline block has every kind of trial the comparison is meant to cover."""
     *_, outcomes = _case("baseline", AS_OF, None)
     settled = outcomes.settled_by_horizon
-    for name in ("reopened", "troop_threat", "lapse", "furlough", "package_deal"):
+    for name in ("reopened", "troop_threat", "lapse", "furlough", "package_deal", "stopgap"):
         assert getattr(outcomes, name).any(), name
     assert settled.any() and not settled.all()
     assert (~outcomes.reopened).any()
+    # Renewals, some settled and some not, and deals agreed during a stop-gap.
+    assert outcomes.renegotiated.any()
+    assert np.isfinite(outcomes.renewal_increase_pct).any()
+    assert (outcomes.stopgap & outcomes.settled_by_horizon).any()
+    # The harder successor: trials whose next administration outdoes Trump.
+    *_, later = _case("baseline", LATER_AS_OF, None)
+    assert later.settled_by_horizon.any()
+
+
+def test_reference_cases_exercise_cuts() -> None:
+    """The fiscal-stress block has cuts (negative first-year increases) to compare."""
+    *_, outcomes = _case("fiscal_stress", AS_OF, None)
+    assert (outcomes.increase_pct < 0).any()
 
 
 def test_check_against_core_reports_a_perturbed_outcome() -> None:
@@ -107,7 +120,8 @@ def test_check_against_core_reports_a_perturbed_outcome() -> None:
     trial = int(np.flatnonzero(outcomes.settled_by_horizon & outcomes.troop_threat)[0])
     for j, name in enumerate(reference.SCALARS):
         changed = scalars.copy()
-        changed[trial, j] += 1.0
+        # A defined value moves by one; an undefined one (NaN) becomes defined.
+        changed[trial, j] = changed[trial, j] + 1.0 if np.isfinite(changed[trial, j]) else 1.0
         assert reference.check_against_core(outcomes, changed, paths) == [f"{name}: 1 trials"]
     changed_paths = paths.copy()
     changed_paths[trial, -2] *= 1.0 + 1e-6

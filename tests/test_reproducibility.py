@@ -114,7 +114,10 @@ def test_different_seed_gives_different_outputs() -> None:
     a = run_forecast(sc, as_of=AS_OF, seed=SEED, n_trials=2000, chunk_size=1000)
     b = run_forecast(sc, as_of=AS_OF, seed=SEED + 1, n_trials=2000, chunk_size=1000)
     for name in INPUT_NAMES:
-        if name not in ("package_deal", "escalation_rule", "term_years_normal"):
+        if name not in (
+            "package_deal", "escalation_rule", "term_years_normal", "troop_reduction",
+            "korea_fiscal_stress", "stopgap_increase_pct", "stopgap_years",
+        ):  # fmt: skip
             assert not np.array_equal(a.inputs[name], b.inputs[name]), name
     assert not np.array_equal(a.outcomes.increase_pct, b.outcomes.increase_pct, equal_nan=True)
     assert not np.array_equal(a.outcomes.contribution_krw_bn, b.outcomes.contribution_krw_bn)
@@ -212,7 +215,7 @@ GOLDEN_STREAMS = (
     ["0x1.454db93712b9ap-2", "0x1.d5460492a37b5p-1"],  # block 3, event stream
 )
 GOLDEN_KRW = ["0x1.77ca833375121p+10", "0x1.5ed5b1ecfdc99p+10", "0x1.6b8ee1d747580p+10"]
-GOLDEN_INCREASE = ["0x1.94d42e478d4a2p+3", "0x1.5748895038151p+3", "0x1.6a04b2f7997cep+3"]
+GOLDEN_INCREASE = ["0x1.94d42e478d4a2p+3", "0x1.8fd419bc1f916p+3", "0x1.6a04b2f7997cep+3"]
 
 
 def _major_minor(version: str) -> str:
@@ -267,6 +270,14 @@ inputs:
   escalation_rule:
     {dist: categorical, categories: [cpi_capped, defense_budget_growth, fixed], probs: [0.5, 0.35, 0.15]}
   fixed_escalation_pct: {dist: triangular, min: 2.0, mode: 4.0, max: 7.0}
+  troop_reduction: {dist: bernoulli, p: 0.2}
+  troop_reduction_cost_cut_pct: {dist: pert, min: 3.0, mode: 9.0, max: 15.0}
+  korea_fiscal_stress: {dist: bernoulli, p: 0.1}
+  fiscal_stress_cut_pct: {dist: pert, min: 2.0, mode: 6.0, max: 12.0}
+  expiry_deadline_offset_months: {dist: pert, min: 0.0, mode: 1.0, max: 4.0}
+  stopgap_prob_past_expiry: {dist: pert, min: 0.0, mode: 0.1, max: 0.5}
+  stopgap_increase_pct: {dist: fixed, value: 0.0}
+  stopgap_years: {dist: fixed, value: 1}
 rank_correlation:
   inputs: [trump_demand_intensity, us_headline_ask_usd_bn, us_working_ask_increase_pct]
   matrix: [[1.0, 0.5, 0.4], [0.5, 1.0, 0.3], [0.4, 0.3, 1.0]]

@@ -183,7 +183,7 @@ def test_toy_scenario_through_the_pipeline(tmp_path: Path) -> None:
     plan = plan_run(scenario, as_of=AS_OF, entropy=7, n_trials=1)
     assert list(sobol.sobol_factors(plan)) == [
         "package_offset_share", "krw_per_usd", "korea_cpi_pct",
-        "event:reopen", "event:troop_threat", "event:furlough",
+        "event:reopen", "event:troop_threat", "event:furlough", "event:stopgap",
     ]  # fmt: skip
     s_rows = sobol.sobol_indices_for(plan, n_base=2**10, outputs=(metric,))
     first = by(s_rows, metric, "sobol", "first_order")
@@ -242,7 +242,10 @@ def test_baseline_rows_well_formed() -> None:
     rows = rank.sensitivity_from_trials(result.inputs, result.outcomes)
     check_rows(rows)
     assert {r.metric for r in rows} == set(rank.KEY_OUTPUTS)
-    assert {r.input for r in rows} == set(INPUT_NAMES)  # no input is fixed in the baseline
+    # Every input but those the baseline fixes (no troop reduction or fiscal stress in sight;
+    # a stop-gap holds the old level for one year).
+    constant = {"troop_reduction", "korea_fiscal_stress", "stopgap_increase_pct", "stopgap_years"}
+    assert {r.input for r in rows} == set(INPUT_NAMES) - constant
     rule = by(rows, "increase_pct", "spearman", "rank_correlation")["escalation_rule"]
     assert math.isnan(rule.value) and rule.rank is None  # nominal: no rank correlation
     n_settled = int(np.isfinite(result.outcomes.increase_pct).sum())

@@ -105,6 +105,11 @@ BIN_SPECS: Final[dict[str, BinSpec]] = {
     "increase_pct": BinSpec("%", -100.0, 1000.0, 100, -20.0, 180.0, 2.5),
     "term_years": BinSpec("years", 0.0, 50.0, 100, 0.5, 10.5, 1.0),
     "months_to_settlement_if_settled": _MONTHS,
+    "stopgap_months": _MONTHS,
+    "stopgap_first_year": BinSpec("year", 2000.0, 2100.0, 100, 2020.5, 2040.5, 1.0),
+    "stopgap_level_krw_bn": _KRW,
+    "renewal_first_year": BinSpec("year", 2000.0, 2100.0, 100, 2020.5, 2040.5, 1.0),
+    "renewal_increase_pct": BinSpec("%", -100.0, 1000.0, 100, -20.0, 180.0, 2.5),
 }
 #: Numeric metrics derived from the outcome fields in :func:`numeric_metrics`, in row order.
 DERIVED_NUMERIC: Final[tuple[str, ...]] = ("months_to_settlement_if_settled",)

@@ -219,17 +219,27 @@ def _general_month(state: Bargaining, t: int) -> None:
 
 def _administration_change(state: Bargaining, post_ask_all: FloatArray) -> None:
     """Step 3: for talks opened under Trump, the floor and ask drop to the next
-    administration's (never rise)."""
+    administration's (never rise); a harder successor (mechanism successor_either_way) scales
+    them up by the ratio of the opening asks instead, around the situation shift."""
     window, trials = state.window, state.trials
     w = window.span
     ids = window.ids[w]
     floor, ask_next = window.floor[w], window.ask_next[w]
     under_trump = trials.start[ids] < state.rules.change_at
     post_ask = post_ask_all[ids]
-    floor[:] = np.where(
-        under_trump, np.minimum(floor, trials.us_reservation_share[ids] * post_ask), floor
-    )
-    ask_next[:] = np.where(under_trump, np.minimum(ask_next, post_ask), ask_next)
+    post_floor = trials.post_change_floor
+    assert post_floor is not None
+    new_floor = np.minimum(floor, post_floor[ids])
+    new_ask = np.minimum(ask_next, post_ask)
+    if trials.post_change_ratio is not None:
+        ratio = trials.post_change_ratio[ids]
+        harder = ratio > 1.0
+        if harder.any():
+            shift = trials.shift[ids]
+            new_floor = np.where(harder, (floor + shift) * ratio - shift, new_floor)
+            new_ask = np.where(harder, (ask_next + shift) * ratio - shift, new_ask)
+    floor[:] = np.where(under_trump, new_floor, floor)
+    ask_next[:] = np.where(under_trump, new_ask, ask_next)
 
 
 def _stalemate_step(state: Bargaining, t: int) -> None:

@@ -36,9 +36,15 @@ class BargainingInputs:
     negotiation_length_months: FloatArray
     stalemate_step: FloatArray
     """Stalemate concession [pp per month]."""
-    us_reservation_share: FloatArray
     post_change_ask: FloatArray | None
     """The opening ask at the next administration's intensity (None without a change)."""
+    post_change_floor: FloatArray | None
+    """The US reservation point at the next administration's intensity (None without one)."""
+    post_change_ratio: FloatArray | None
+    """Next administration's opening ask over the opening ask (before the situation shift):
+    above 1, a harder successor scales the US positions by it (None: it can only soften)."""
+    shift: FloatArray
+    """How far the situation (troop reduction, fiscal stress) lowered every position [pp]."""
     intensity: FloatArray
     post_intensity: FloatArray
     troop_threat_prob: FloatArray

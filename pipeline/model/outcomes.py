@@ -25,6 +25,8 @@ BOOLEAN_OUTCOMES: Final[tuple[str, ...]] = (
     "furlough",
     "troop_threat",
     "package_deal",
+    "stopgap",
+    "renegotiated",
 )
 
 #: Per-trial scalar outcome fields that are amounts or durations (summarised by quantiles).
@@ -37,6 +39,11 @@ NUMERIC_OUTCOMES: Final[tuple[str, ...]] = (
     "first_year_usd_m",
     "increase_pct",
     "term_years",
+    "stopgap_months",
+    "stopgap_first_year",
+    "stopgap_level_krw_bn",
+    "renewal_first_year",
+    "renewal_increase_pct",
 )
 
 
@@ -86,6 +93,20 @@ class Outcomes:
     """Term of the new agreement [years]; NaN if unsettled."""
     escalation_rule: IntArray
     """Code of the escalation rule after year one (index into ESCALATION_RULES; -1 if unsettled)."""
+    stopgap: BoolArray
+    """Talks still open at expiry agreed a stop-gap extension before the new agreement."""
+    stopgap_months: FloatArray
+    """Length of the stop-gap extension (0 without one) [months]."""
+    stopgap_first_year: FloatArray
+    """First calendar year of the stop-gap extension; NaN without one [year]."""
+    stopgap_level_krw_bn: FloatArray
+    """Korea's contribution under the stop-gap extension; NaN without one [KRW bn]."""
+    renegotiated: BoolArray
+    """The new agreement ended inside the horizon and its successor was negotiated."""
+    renewal_first_year: FloatArray
+    """First calendar year of the first renewal agreement; NaN if none settled [year]."""
+    renewal_increase_pct: FloatArray
+    """First-year increase of the first renewal over the level it replaces; NaN if none [%]."""
     contribution_krw_bn: FloatArray
     """Korea's contribution per calendar year, shape (n_trials, len(path_years)) [KRW bn]."""
     contribution_usd_m: FloatArray

@@ -51,6 +51,11 @@ class ModelSettings:
     """ISO 4217 code of the host currency (names the published money metrics)."""
     fiscal_year_start_month: int = 1
     """Calendar month in which model month 0 (and every model year) starts."""
+    cuts: bool = True
+    stopgap: bool = True
+    renegotiation: bool = True
+    expiry_pressure: bool = True
+    successor_either_way: bool = True
 
     @property
     def horizon_month(self) -> int:
@@ -121,4 +126,9 @@ def model_settings(
         administration_change=mech.administration_change,
         deadline=mech.deadline,
         lapse_furlough=mech.lapse_furlough,
+        cuts=mech.cuts,
+        stopgap=mech.stopgap,
+        renegotiation=mech.renegotiation,
+        expiry_pressure=mech.expiry_pressure,
+        successor_either_way=mech.successor_either_way,
     )

@@ -6,6 +6,7 @@ calendar years. docs/model.md states every equation implemented here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,7 +19,7 @@ from pipeline.model.outcomes import Outcomes
 from pipeline.model.settings import ModelSettings
 
 #: Columns of the event-uniform matrix the core consumes (see seeding.EVENT_STREAM).
-EVENT_COLUMNS: tuple[str, ...] = ("reopen", "troop_threat", "furlough")
+EVENT_COLUMNS: tuple[str, ...] = ("reopen", "troop_threat", "furlough", "stopgap")
 
 _RULE_CPI, _RULE_DEFENSE, _RULE_FIXED = 0, 1, 2
 
@@ -147,6 +148,18 @@ def talks_start_month(
     return np.minimum(reopen, successor), successor
 
 
+def situation_shift_pct(settings: ModelSettings, inputs: Mapping[str, FloatArray]) -> FloatArray:
+    """How far a troop reduction and fiscal stress lower every position of both sides [pp]
+    (mechanism ``cuts``; 0 without either event)."""
+    n = inputs["trump_demand_intensity"].shape[0]
+    if not settings.cuts:
+        return np.zeros(n)
+    troop = np.where(inputs["troop_reduction"] >= 0.5, inputs["troop_reduction_cost_cut_pct"], 0.0)
+    stress = np.where(inputs["korea_fiscal_stress"] >= 0.5, inputs["fiscal_stress_cut_pct"], 0.0)
+    out: FloatArray = troop + stress
+    return out
+
+
 def simulate(
     inputs: Mapping[str, FloatArray], settings: ModelSettings, *, event_uniforms: FloatArray
 ) -> Outcomes:
@@ -161,13 +174,16 @@ def simulate(
     s = settings
     intensity = inputs["trump_demand_intensity"]
     n = intensity.shape[0]
-    # The next administration is taken to be at most as demanding as Trump in the same trial.
-    post_intensity = np.minimum(inputs["post_2029_demand_intensity"], intensity)
+    if s.successor_either_way:
+        post_intensity = inputs["post_2029_demand_intensity"]
+    else:
+        # The next administration taken to be at most as demanding as Trump in the same trial.
+        post_intensity = np.minimum(inputs["post_2029_demand_intensity"], intensity)
     fx = inputs["krw_per_usd"]
     package = (inputs["package_deal"] >= 0.5) & s.package_deal
     offset = np.where(package, inputs["package_offset_share"], 0.0)
     not_offset = 1.0 - offset
-    u_reopen, u_troop, u_furlough = (
+    u_reopen, u_troop, u_furlough, u_stopgap = (
         np.ascontiguousarray(event_uniforms[:, j]) for j in range(len(EVENT_COLUMNS))
     )
 
@@ -190,28 +206,36 @@ def simulate(
         u_reopen,
     )
     reopened = start < successor
-    change = s.administration_change_month if s.administration_change else None
-    change_at = float(change) if change is not None else np.inf
+    horizon = s.horizon_month
+    start_col = np.clip(
+        (np.minimum(start, horizon - 1) // 12).astype(np.int64) + 1, 0, levels.shape[0] - 1
+    )
+    prior_level = levels.ravel()[start_col * n + np.arange(n)]
     trials = _bargaining_inputs(
-        s, inputs, start, levels, intensity, post_intensity, not_offset, u_troop
+        s,
+        inputs,
+        start,
+        prior_level,
+        intensity,
+        post_intensity,
+        not_offset,
+        u_troop,
+        situation_shift_pct(s, inputs),
+        s.expiry_month,
     )
     settle_time, increase, threat = bargain(s, trials)
-
+    first = _FirstDeal(start, reopened, settle_time, increase, threat)
     return _outcomes(
         s,
         inputs,
         levels,
         cpi_lagged,
         years,
-        start,
-        reopened,
-        settle_time,
-        increase,
-        threat,
+        first,
         package,
         fx,
-        u_furlough,
-        change_at,
+        (u_troop, u_furlough, u_stopgap),
+        (intensity, post_intensity, not_offset),
     )
 
 
@@ -219,22 +243,20 @@ def _bargaining_inputs(
     s: ModelSettings,
     inputs: Mapping[str, FloatArray],
     start: FloatArray,
-    levels: FloatArray,
+    prior_level: FloatArray,
     intensity: FloatArray,
     post_intensity: FloatArray,
     not_offset: FloatArray,
     u_troop: FloatArray,
+    shift: FloatArray,
+    expiry_month: int,
 ) -> BargainingInputs:
     """What the bargaining of each trial starts from: opening positions, priced against the
-    level in force (``levels``, years x trials) in the year talks open, and the trial's rates."""
-    n = start.shape[0]
-    horizon = s.horizon_month
+    level in force when talks open (``prior_level``), less the situation ``shift``, and the
+    trial's rates; final offers come at the latest ``expiry_deadline_offset_months`` after
+    ``expiry_month`` (mechanism ``expiry_pressure``)."""
     change = s.administration_change_month if s.administration_change else None
     change_at = float(change) if change is not None else np.inf
-    start_col = np.clip(
-        (np.minimum(start, horizon - 1) // 12).astype(np.int64) + 1, 0, levels.shape[0] - 1
-    )
-    prior_level = levels.ravel()[start_col * n + np.arange(n)]
     intensity_at_start = np.where(start < change_at, intensity, post_intensity)
 
     # opening_ask_pct for the intensity at the start and the next administration's, sharing
@@ -253,18 +275,29 @@ def _bargaining_inputs(
     share = inputs["us_reservation_share_of_ask"]
     us_ask = ask(intensity_at_start)
     korea_offer = inputs["korea_opening_offer_increase_pct"]
+    post_ask = ask(post_intensity) if change is not None else None
+    ratio = None
+    if post_ask is not None and s.successor_either_way:
+        # A harder successor scales the US positions by the ratio of the opening asks.
+        ratio = np.where(us_ask > 0.0, post_ask / np.where(us_ask > 0.0, us_ask, 1.0), 1.0)
+    length = inputs["negotiation_length_months"]
+    if s.expiry_pressure:
+        latest = expiry_month + inputs["expiry_deadline_offset_months"] - start
+        length = np.maximum(np.minimum(length, latest), 1.0)
     return BargainingInputs(
         start=start,
-        us_ask=us_ask,
-        us_floor=share * us_ask,
-        korea_offer=korea_offer,
-        korea_ceiling=np.maximum(inputs["korea_reservation_increase_pct"], korea_offer),
+        us_ask=us_ask - shift,
+        us_floor=share * us_ask - shift,
+        korea_offer=korea_offer - shift,
+        korea_ceiling=np.maximum(inputs["korea_reservation_increase_pct"], korea_offer) - shift,
         us_concession_rate=inputs["us_concession_rate_per_month"],
         korea_concession_rate=inputs["korea_concession_rate_per_month"],
-        negotiation_length_months=inputs["negotiation_length_months"],
+        negotiation_length_months=length,
         stalemate_step=inputs["stalemate_concession_pp_per_month"],
-        us_reservation_share=share,
-        post_change_ask=ask(post_intensity) if change is not None else None,
+        post_change_ask=post_ask - shift if post_ask is not None else None,
+        post_change_floor=share * post_ask - shift if post_ask is not None else None,
+        post_change_ratio=ratio,
+        shift=shift,
         intensity=intensity,
         post_intensity=post_intensity,
         troop_threat_prob=inputs["troop_threat_prob"],
@@ -273,81 +306,210 @@ def _bargaining_inputs(
     )
 
 
-def _outcomes(
+@dataclasses.dataclass(frozen=True)
+class _FirstDeal:
+    """The bargaining over the agreement replacing the one in force, per trial."""
+
+    start: FloatArray
+    reopened: npt.NDArray[np.bool_]
+    settle_time: FloatArray
+    increase: FloatArray
+    threat: npt.NDArray[np.bool_]
+
+
+def _escalation_factors(
     s: ModelSettings,
     inputs: Mapping[str, FloatArray],
-    levels: FloatArray,
     cpi_lagged: list[Row],
     years: npt.NDArray[np.int64],
-    start: FloatArray,
-    reopened: npt.NDArray[np.bool_],
-    settle_time: FloatArray,
-    increase: FloatArray,
-    threat: npt.NDArray[np.bool_],
-    package: npt.NDArray[np.bool_],
-    fx: FloatArray,
-    u_furlough: FloatArray,
-    change_at: float,
-) -> Outcomes:
-    """Turn settlement times and amounts into lapses, first years and contribution paths.
-
-    ``levels`` is the level in force by year (years x trials), ``cpi_lagged`` the lagged CPI
-    by year.
-    """
-    n = start.shape[0]
-    base, horizon = s.calendar_base_year, s.horizon_month
-    settled = ~np.isnan(settle_time)
-    opened = start < horizon
-    end_of_gap = np.where(settled, settle_time, float(horizon))
-    lapse_months = np.clip(np.minimum(end_of_gap, horizon) - s.expiry_month, 0.0, None)
-    lapse_months = np.where(opened | settled, lapse_months, max(horizon - s.expiry_month, 0.0))
-    furlough = (
-        s.lapse_furlough
-        & (lapse_months > s.furlough_after_lapse_months)
-        & (u_furlough < inputs["furlough_prob_given_lapse"])
-    )
-    settle_year = base + np.floor(np.where(settled, settle_time, 0.0) / 12.0)
-    expiry_year = base + s.expiry_month // 12 - 1
-    before_expiry = settle_time < s.expiry_month
-    first_year = np.where(
-        before_expiry, np.where(reopened, settle_year + 1, expiry_year + 1), settle_year
-    )
-    first_year = np.where(settled, first_year, np.nan)
-
-    # Escalation after the first year, by year: the rule's rate as a growth factor
-    # 1 + rate / 100 (selecting the factor of the trial's rule is selecting its rate first).
+) -> list[FloatArray]:
+    """Growth factor 1 + rate / 100 of each trial's escalation rule, by year (index 0 unused;
+    selecting the factor of the trial's rule is selecting its rate first)."""
     rule = inputs["escalation_rule"].astype(np.int64)
     is_cpi, is_defense = rule == _RULE_CPI, rule == _RULE_DEFENSE
     defense = _year_rows(
         s.known_defense_budget_growth_pct, inputs["korea_defense_budget_growth_pct"], years - 1
     )
     fixed_factor = 1.0 + inputs["fixed_escalation_pct"] / 100.0
-    factors: dict[tuple[int, int], FloatArray] = {}
-    first_filled = np.where(settled, first_year, np.inf)
-    increase_factor = 1.0 + increase / 100.0
+    cache: dict[tuple[int, int], FloatArray] = {}
+    out: list[FloatArray] = [fixed_factor]
+    for j in range(1, years.size):
+        key = (id(cpi_lagged[j]), id(defense[j]))
+        if key not in cache:
+            cpi_factor = 1.0 + np.clip(cpi_lagged[j], 0.0, s.escalation_cap_pct) / 100.0
+            defense_factor = 1.0 + defense[j] / 100.0
+            cache[key] = np.where(
+                is_cpi, cpi_factor, np.where(is_defense, defense_factor, fixed_factor)
+            )
+        out.append(cache[key])
+    return out
+
+
+Deal = tuple[FloatArray, FloatArray, FloatArray]
+"""One agreement per trial: (first year, inf if none; 1 + first-year increase / 100; last year
+in force, inf if it runs past the horizon)."""
+
+
+def _contribution_path(
+    levels: FloatArray,
+    deals: list[Deal],
+    factors: list[FloatArray],
+    years: npt.NDArray[np.int64],
+) -> FloatArray:
+    """Contribution by year (years x trials): the level in force (``levels``) until the first
+    deal; a deal's first year grows by its increase, its later years by the escalation rule;
+    after a deal ends with no successor in force the level is frozen. Later deals replace
+    earlier ones from their first year."""
     path = np.empty_like(levels)
     path[0] = levels[0]
     for j in range(1, years.size):
         year = years[j]
-        key = (id(cpi_lagged[j]), id(defense[j]))
-        if key not in factors:
-            cpi_factor = 1.0 + np.clip(cpi_lagged[j], 0.0, s.escalation_cap_pct) / 100.0
-            defense_factor = 1.0 + defense[j] / 100.0
-            factors[key] = np.where(
-                is_cpi, cpi_factor, np.where(is_defense, defense_factor, fixed_factor)
-            )
-        # Year one of the new agreement grows by the settled increase, later years by the
-        # rule; before it, the level in force.
-        factor = np.where(first_filled == year, increase_factor, factors[key])
-        grown = np.multiply(path[j - 1], factor, out=factor)
-        path[j] = np.where(first_filled <= year, grown, levels[j])
+        prev = path[j - 1]
+        value = levels[j]
+        for first, increase_factor, last in deals:
+            grown = np.multiply(prev, np.where(first == year, increase_factor, factors[j]))
+            value = np.where(first <= year, np.where(year <= last, grown, prev), value)
+        path[j] = value
+    return path
+
+
+def _year_of(month: FloatArray, base: int) -> FloatArray:
+    out: FloatArray = base + np.floor(month / 12.0)
+    return out
+
+
+def _outcomes(
+    s: ModelSettings,
+    inputs: Mapping[str, FloatArray],
+    levels: FloatArray,
+    cpi_lagged: list[Row],
+    years: npt.NDArray[np.int64],
+    deal: _FirstDeal,
+    package: npt.NDArray[np.bool_],
+    fx: FloatArray,
+    uniforms: tuple[FloatArray, FloatArray, FloatArray],
+    pressure: tuple[FloatArray, FloatArray, FloatArray],
+) -> Outcomes:
+    """Turn settlement times and amounts into stop-gaps, renewals, lapses, first years and
+    contribution paths (docs/model.md sections 6-7).
+
+    ``levels`` is the level in force by year (years x trials), ``cpi_lagged`` the lagged CPI
+    by year.
+    """
+    u_troop, u_furlough, u_stopgap = uniforms
+    start, reopened, settle_time = deal.start, deal.reopened, deal.settle_time
+    n = start.shape[0]
+    base, horizon, expiry = s.calendar_base_year, s.horizon_month, s.expiry_month
+    change = s.administration_change_month if s.administration_change else None
+    change_at = float(change) if change is not None else np.inf
+    settled = ~np.isnan(settle_time)
+    opened = start < horizon
+    expiry_year = base + expiry // 12 - 1
+    before_expiry = settle_time < expiry
+
+    # Stop-gap at expiry (mechanism stopgap): the expiring level (or near it) for whole years.
+    stopgap = (
+        s.stopgap
+        & (expiry < horizon)
+        & (start <= expiry)
+        & ~before_expiry
+        & (u_stopgap < inputs["stopgap_prob_past_expiry"])
+    )
+    stopgap_years = np.where(stopgap, inputs["stopgap_years"], 0.0)
+    gap_from = expiry + 12.0 * stopgap_years
+    j_expiry = expiry_year - (base - 1)
+    stopgap_level = levels[j_expiry] * (1.0 + inputs["stopgap_increase_pct"] / 100.0)
+    in_force = levels
+    if stopgap.any():
+        in_force = levels.copy()
+        later = slice(j_expiry + 1, years.size)
+        in_force[later] = np.where(stopgap, stopgap_level, levels[later])
+
+    end_of_gap = np.where(settled, settle_time, float(horizon))
+    lapse_months = np.clip(np.minimum(end_of_gap, horizon) - gap_from, 0.0, None)
+    lapse_months = np.where(opened | settled, lapse_months, max(horizon - expiry, 0.0))
+    longest_lapse = lapse_months
+    settle_year = _year_of(np.where(settled, settle_time, 0.0), base)
+    first_year = np.where(
+        before_expiry,
+        np.where(reopened, settle_year + 1, expiry_year + 1),
+        # A deal agreed during a stop-gap replaces it when it ends.
+        np.where(stopgap & (settle_time < gap_from), expiry_year + 1 + stopgap_years, settle_year),
+    )
+    first_year = np.where(settled, first_year, np.nan)
+    term = np.where(
+        settle_time < change_at, inputs["term_years_under_pressure"], inputs["term_years_normal"]
+    )
+    term = np.where(settled, term, np.nan)
+
+    factors = _escalation_factors(s, inputs, cpi_lagged, years)
+    increase_factor = 1.0 + deal.increase / 100.0
+    no_end = np.full(n, np.inf)
+    deals: list[Deal] = [(np.where(settled, first_year, np.inf), increase_factor, no_end)]
+    threat = deal.threat.copy()
+    renegotiated = np.zeros(n, dtype=bool)
+    renewal_first = np.full(n, np.nan)
+    renewal_increase = np.full(n, np.nan)
+    current_first, current_term, current_settle = first_year, term, settle_time
+    while s.renegotiation:
+        # The current deal ends inside the horizon: its successor is negotiated (mechanism
+        # renegotiation), like the first deal, against the level in force when talks open.
+        next_year = current_first + current_term
+        due = next_year <= s.horizon_year  # False where NaN
+        if not due.any():
+            break
+        deals[-1] = (deals[-1][0], deals[-1][1], np.where(due, next_year - 1.0, deals[-1][2]))
+        path = _contribution_path(in_force, deals, factors, years)
+        ids = np.flatnonzero(due)
+        renewal = _renewal(
+            s, inputs, ids, next_year[ids], current_settle[ids], path, pressure, u_troop
+        )
+        settle2, increase2, threat2 = renewal
+        threat[ids] |= threat2
+        expiry2 = (next_year[ids] - base) * 12.0
+        settled2 = ~np.isnan(settle2)
+        first2 = np.where(
+            settle2 < expiry2, next_year[ids], _year_of(np.where(settled2, settle2, 0.0), base)
+        )
+        lapse2 = np.clip(
+            np.minimum(np.where(settled2, settle2, horizon), horizon) - expiry2, 0, None
+        )
+        lapse_months = lapse_months.copy()
+        lapse_months[ids] += lapse2
+        longest_lapse = longest_lapse.copy()
+        longest_lapse[ids] = np.maximum(longest_lapse[ids], lapse2)
+        fresh = ~renegotiated[ids]
+        renewal_first[ids[fresh]] = np.where(settled2, first2, np.nan)[fresh]
+        renewal_increase[ids[fresh]] = increase2[fresh]
+        renegotiated[ids] = True
+        term2 = np.where(
+            settle2 < change_at,
+            inputs["term_years_under_pressure"][ids],
+            inputs["term_years_normal"][ids],
+        )
+        current_first = np.full(n, np.nan)
+        current_first[ids] = np.where(settled2, first2, np.nan)
+        current_term = np.full(n, np.nan)
+        current_term[ids] = term2
+        current_settle = np.full(n, np.nan)
+        current_settle[ids] = settle2
+        new_first = np.full(n, np.inf)
+        new_first[ids] = np.where(settled2, first2, np.inf)
+        new_factor = np.ones(n)
+        new_factor[ids] = 1.0 + increase2 / 100.0
+        deals.append((new_first, new_factor, no_end))
+    path = _contribution_path(in_force, deals, factors, years)
+
+    furlough = (
+        s.lapse_furlough
+        & (longest_lapse > s.furlough_after_lapse_months)
+        & (u_furlough < inputs["furlough_prob_given_lapse"])
+    )
+    rule = inputs["escalation_rule"].astype(np.int64)
     col = np.clip(
         np.where(settled, first_year, base).astype(np.int64) - (base - 1), 0, years.size - 1
     )
     first_krw = np.where(settled, path.ravel()[col * n + np.arange(n)], np.nan)
-    term = np.where(
-        settle_time < change_at, inputs["term_years_under_pressure"], inputs["term_years_normal"]
-    )
     # drop base-1 and horizon+1; trials x years (a transposed view: contiguous per year)
     contribution = path[1 : years.size - 1]
     contribution_usd = contribution * 1000.0 / fx
@@ -369,10 +531,64 @@ def _outcomes(
         first_year=first_year,
         first_year_krw_bn=first_krw,
         first_year_usd_m=first_krw * 1000.0 / fx,
-        increase_pct=increase,
-        term_years=np.where(settled, term, np.nan),
+        increase_pct=deal.increase,
+        term_years=term,
         escalation_rule=np.where(settled, rule, -1),
+        stopgap=stopgap,
+        stopgap_months=12.0 * stopgap_years,
+        stopgap_first_year=np.where(stopgap, expiry_year + 1.0, np.nan),
+        stopgap_level_krw_bn=np.where(stopgap, stopgap_level, np.nan),
+        renegotiated=renegotiated,
+        renewal_first_year=renewal_first,
+        renewal_increase_pct=renewal_increase,
         contribution_krw_bn=contribution.T,
         contribution_usd_m=contribution_usd.T,
         currency=s.currency,
     )
+
+
+def _renewal(
+    s: ModelSettings,
+    inputs: Mapping[str, FloatArray],
+    ids: npt.NDArray[np.intp],
+    next_year: FloatArray,
+    settle_before: FloatArray,
+    path: FloatArray,
+    pressure: tuple[FloatArray, FloatArray, FloatArray],
+    u_troop: FloatArray,
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Settlement time, increase and troop threat of the renewal talks of trials ``ids``,
+    whose agreement ends before January of ``next_year``: talks open
+    ``successor_talks_lead_months`` before (not before the month after the last settlement),
+    priced against the level then; one bargaining per expiry year (a loop over years)."""
+    intensity, post_intensity, not_offset = pressure
+    base, n = s.calendar_base_year, path.shape[1]
+    expiry2 = (next_year - base) * 12.0
+    sub = {name: values[ids] for name, values in inputs.items()}
+    lead = np.round(sub["successor_talks_lead_months"])
+    start = np.maximum(expiry2 - lead, np.ceil(settle_before))
+    col = np.clip((start // 12).astype(np.int64) + 1, 0, path.shape[0] - 1)
+    prior_level = path.ravel()[col * n + ids]
+    settle = np.full(ids.size, np.nan)
+    increase = np.full(ids.size, np.nan)
+    threat = np.zeros(ids.size, dtype=bool)
+    for year in np.unique(next_year):
+        at = np.flatnonzero(next_year == year)
+        month = int((year - base) * 12)
+        part = {name: values[at] for name, values in sub.items()}
+        trials = _bargaining_inputs(
+            s,
+            part,
+            start[at],
+            prior_level[at],
+            intensity[ids[at]],
+            post_intensity[ids[at]],
+            not_offset[ids[at]],
+            u_troop[ids[at]],
+            np.zeros(at.size),
+            month,
+        )
+        settle[at], increase[at], threat[at] = bargain(
+            dataclasses.replace(s, expiry_month=month), trials
+        )
+    return settle, increase, threat

@@ -288,6 +288,13 @@ _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
         "Escalation rule after year one (results.ESCALATION_RULES); null if unsettled.",
         "name",
     ),
+    "stopgap": (pa.bool_(), "A stop-gap extension was agreed at expiry.", "bool"),
+    "stopgap_months": (pa.float64(), "Length of the stop-gap extension (0: none).", "months"),
+    "stopgap_first_year": (pa.float64(), "First year of the stop-gap extension.", "year"),
+    "stopgap_level_krw_bn": (pa.float64(), "Contribution under the stop-gap.", "KRW bn"),
+    "renegotiated": (pa.bool_(), "The new agreement ended and was renegotiated.", "bool"),
+    "renewal_first_year": (pa.float64(), "First year of the first renewal.", "year"),
+    "renewal_increase_pct": (pa.float64(), "First-year increase of the first renewal.", "%"),
 }
 
 #: Scalar trial fields in column order (every scalar field of results.Outcomes).

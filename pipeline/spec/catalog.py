@@ -42,7 +42,7 @@ INPUTS: Final[tuple[InputInfo, ...]] = (
         0.0,
         1.0,
         "Demand intensity of the administration taking office in January 2029 "
-        "(capped at the trial's Trump intensity).",
+        "(capped at the trial's Trump intensity unless mechanism successor_either_way is on).",
     ),
     InputInfo(
         "us_headline_ask_usd_bn",
@@ -216,6 +216,70 @@ INPUTS: Final[tuple[InputInfo, ...]] = (
         0.0,
         20.0,
         "Annual escalation under a fixed-percent rule.",
+    ),
+    # --- cuts, stop-gaps and expiry (mechanisms cuts, stopgap, expiry_pressure; docs/model.md)
+    InputInfo(
+        "troop_reduction",
+        "yes/no",
+        0.0,
+        1.0,
+        "A reduction of US forces in Korea is announced before the new agreement is settled "
+        "(the 6th SMA's cut coincided with the withdrawal of about 12,500 troops).",
+        kind="binary",
+    ),
+    InputInfo(
+        "troop_reduction_cost_cut_pct",
+        "percentage points",
+        0.0,
+        100.0,
+        "How far a troop reduction lowers every position of both sides (the cost base shrinks).",
+    ),
+    InputInfo(
+        "korea_fiscal_stress",
+        "yes/no",
+        0.0,
+        1.0,
+        "Korea is under fiscal stress when talks open (a financial crisis or recession, as in "
+        "1998-99).",
+        kind="binary",
+    ),
+    InputInfo(
+        "fiscal_stress_cut_pct",
+        "percentage points",
+        0.0,
+        100.0,
+        "How far fiscal stress lowers every position of both sides (the US accepts Korea's "
+        "reduced capacity, as in the 4th SMA's GDP-linked formula).",
+    ),
+    InputInfo(
+        "expiry_deadline_offset_months",
+        "months",
+        -12.0,
+        24.0,
+        "Months after the expiry of the agreement in force at which both sides table final "
+        "offers at the latest (expiry pressure).",
+    ),
+    InputInfo(
+        "stopgap_prob_past_expiry",
+        "probability",
+        0.0,
+        1.0,
+        "Probability that talks still open at expiry agree a stop-gap extension.",
+    ),
+    InputInfo(
+        "stopgap_increase_pct",
+        "% over prior level",
+        -50.0,
+        50.0,
+        "Level of a stop-gap extension over the expiring agreement's last year (0: a freeze).",
+    ),
+    InputInfo(
+        "stopgap_years",
+        "years",
+        1.0,
+        5.0,
+        "Length of a stop-gap extension.",
+        kind="integer",
     ),
 )
 

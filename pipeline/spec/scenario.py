@@ -68,6 +68,19 @@ class Mechanisms(_Frozen):
     """After the negotiation length both sides table final offers."""
     lapse_furlough: bool = True
     """A lapse can lead to a furlough of Korean USFK workers."""
+    cuts: bool = True
+    """A troop reduction or fiscal stress lowers both sides' positions, so that a deal can
+    freeze or cut the level (neutral in the base file: both events have probability 0)."""
+    stopgap: bool = True
+    """Talks still open at expiry may agree a stop-gap extension at or near the old level,
+    then continue to a multi-year deal."""
+    renegotiation: bool = True
+    """A new agreement ending inside the horizon is renegotiated (new talks, a new deal)."""
+    expiry_pressure: bool = True
+    """Final offers come at the latest shortly after the agreement in force expires."""
+    successor_either_way: bool = True
+    """The next US administration may be harder or softer than Trump (off: at most as hard,
+    and the change of administration can only lower the US positions)."""
 
 
 class ModelConfig(_Frozen):
