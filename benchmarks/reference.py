@@ -286,7 +286,7 @@ def trial(
     settled = settle == settle
     opened = start < horizon
     expiry_year = base + expiry // 12.0 - 1.0
-    j_expiry = int(expiry_year - (base - 1.0))
+    j_expiry = min(int(expiry_year - (base - 1.0)), n_years - 1)
     stopgap = (
         stopgap_on and expiry < horizon and start <= expiry and not (settle < expiry)
         and u_stopgap < x[31]

@@ -59,6 +59,13 @@ def outcomes_from(
         increase_pct=np.where(settled, 5.0, nan),
         term_years=np.where(settled, 3.0, nan),
         escalation_rule=np.where(settled, 0, -1).astype(np.int64),
+        stopgap=no,
+        stopgap_months=np.zeros(n),
+        stopgap_first_year=nan,
+        stopgap_level_krw_bn=nan,
+        renegotiated=no,
+        renewal_first_year=nan,
+        renewal_increase_pct=nan,
         contribution_krw_bn=path,
         contribution_usd_m=path / 1.4,
     )

@@ -140,6 +140,11 @@ def metric_spec(metric: str) -> BinSpec:
         money.group(3)
     ):
         return dataclasses.replace(_KRW, unit=f"{money.group(2).upper()} bn")
+    # Any other money metric in a host currency (``stopgap_level_jpy_bn``): Korea's bins.
+    korean = re.sub(r"_([a-z]{3})_bn$", "_krw_bn", metric)
+    if korean != metric and korean in BIN_SPECS:
+        currency = metric.rsplit("_", 2)[-2].upper()
+        return dataclasses.replace(BIN_SPECS[korean], unit=f"{currency} bn")
     raise KeyError(f"no bin spec for metric {metric!r}")
 
 

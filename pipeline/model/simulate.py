@@ -417,7 +417,8 @@ def _outcomes(
     )
     stopgap_years = np.where(stopgap, inputs["stopgap_years"], 0.0)
     gap_from = expiry + 12.0 * stopgap_years
-    j_expiry = expiry_year - (base - 1)
+    # Clamped: an agreement expiring after the path leaves no stop-gap, but the level is indexed.
+    j_expiry = min(expiry_year - (base - 1), levels.shape[0] - 1)
     stopgap_level = levels[j_expiry] * (1.0 + inputs["stopgap_increase_pct"] / 100.0)
     in_force = levels
     if stopgap.any():
