@@ -1,7 +1,10 @@
 """``sma-forecast``: a thin command-line shell over the flows.
 
-Exit codes: 0 success; 2 a user error (bad file, option, scenario name, date...), reported in
-one line with nothing written; 1 an internal error.
+Exit codes: 0 success; 2 a user error (bad file, option, scenario name, date, an output
+folder that cannot be written...), reported in one line with nothing written, or a run that
+failed a validity gate (nothing published; the attempt is recorded as failed); 1 an internal
+error, or a published run whose HTML report failed; 130 after SIGINT (Ctrl-C) and 143 after
+SIGTERM (the run stops between blocks and is recorded as failed).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from flows.cancellation import install_exit_handlers  # noqa: E402
 from flows.results import BacktestRunResult, ForecastRunResult  # noqa: E402
 from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run before it starts)
     DEFAULT_BACKTEST_TRIALS,
@@ -36,6 +40,7 @@ from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run befor
     DEFAULT_OUTPUT_DIR,
     DEFAULT_WORKERS,
     RunRequest,
+    allow_local_files,
 )
 
 app = typer.Typer(
@@ -55,23 +60,36 @@ class UserError(Exception):
     """A problem with what the user asked for (exit code 2)."""
 
 
+#: Longest error line printed [characters] (a message may quote a huge value).
+MAX_ERROR_CHARS = 2_000
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
+    message = " ".join(message.split())  # one line
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 16] + " ... (truncated)"
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def _guard(action: Callable[[], T], *, debug: bool = False) -> T:
     """Run ``action``; user errors exit 2 with one line, anything else exits 1."""
+    from flows.cancellation import Terminated
+    from pipeline.compose import GateError
     from pipeline.spec.scenario import ScenarioError
 
     try:
         return action()
     except (UserError, ScenarioError) as exc:
         _fail(str(exc))
+    except GateError as exc:
+        _fail(f"run failed a validity gate: {exc}")
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted (SIGINT); the run was recorded as failed, nothing published", 130)
+    except Terminated:
+        _fail("terminated (SIGTERM); the run was recorded as failed, nothing published", 143)
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             traceback.print_exc()
@@ -101,6 +119,26 @@ def _check_output(path: str) -> None:
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise UserError(f"--output: {path} exists and is not a folder")
+
+
+def _probe_output(path: str) -> None:
+    """Create the output folder and write, fsync and delete a probe file in it, so a
+    read-only or full destination fails now, not after the simulation."""
+    target = Path(path)
+    probe = target / f".probe-{os.getpid()}"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(
+            f"--output: {path} is not writable ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def _check_dask_installed(runner: str) -> None:
@@ -156,6 +194,8 @@ def _print_headline(result: ForecastRunResult) -> None:
         )
     if result.report:
         out.print(f"report: {result.report}")
+    for warning in result.warnings:
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if result.drift_flags:
         out.print(f"{result.drift_flags} value(s) moved beyond Monte Carlo noise since the "
                   "previous run (see the report's 'What changed')")  # fmt: skip
@@ -194,6 +234,13 @@ def run(
         int | None,
         typer.Option(help="Cap on trials per scenario for --target-se (default 10,000,000)."),
     ] = None,
+    min_effective_trials: Annotated[
+        int | None,
+        typer.Option(
+            help="Fewest trials a scenario must keep after evidence conditioning, else the "
+            "run fails and publishes nothing (default 1,000; a smaller run needs all)."
+        ),
+    ] = None,
     runner: Annotated[
         str, typer.Option(help="Task runner: threads (this process) or dask.")
     ] = "threads",
@@ -226,13 +273,18 @@ def run(
             overrides=_parse_overrides(set_ or []), output_dir=output,
             trials_sample=trials_sample, workers=workers, config_dir=str(config_dir),
             target_se=target_se, max_trials=max_trials, runner=runner,
-            dask_address=dask_address,
+            dask_address=dask_address, min_effective_trials=min_effective_trials,
         )  # fmt: skip
         _check_dask_installed(request.runner)
         _check_output(request.output_dir)
+        # The command line may name local scenario files; flow parameters may not.
+        allow_local_files([s for s in request.scenarios or () if s.endswith((".yaml", ".yml"))
+                           or "/" in s])  # fmt: skip
         prepare_run(request)  # loads scenarios and evidence: file errors before Prefect starts
+        _probe_output(request.output_dir)
         return request
 
+    install_exit_handlers()
     request = _guard(prepare, debug=debug)
     _quiet_prefect(verbose)
 
@@ -258,6 +310,10 @@ def run(
 
     result = _guard(execute, debug=debug)
     _print_headline(result)
+    if result.report_error is not None:
+        _fail(f"the run is published but its HTML report failed ({result.report_error}); the "
+              f"earlier page of {result.as_of} was removed; rebuild it with "
+              f"`sma-forecast report --as-of {result.as_of}`", 1)  # fmt: skip
 
 
 @app.command()
@@ -349,6 +405,35 @@ def report(
 
     path = _guard(build)
     out.print(f"report: {path}")
+
+
+@app.command()
+def doctor(
+    output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
+    repair: Annotated[
+        bool, typer.Option(help="Finish interrupted publications, move damaged files aside.")
+    ] = False,
+) -> None:
+    """Check an output folder: interrupted publications, damaged or foreign files.
+
+    Exit 0 if nothing is wrong (or everything was repaired), 1 if problems remain.
+    """
+
+    def check() -> list[str]:
+        from pipeline.outputs import io
+
+        if not Path(output).is_dir():
+            raise UserError(f"--output: {output} is not a folder")
+        return io.doctor(output, repair=repair)
+
+    problems = _guard(check)
+    for problem in problems:
+        out.print(problem, highlight=False, markup=False)
+    if not problems:
+        out.print(f"ok: {output}", highlight=False)
+    elif not repair:
+        err.print(f"{len(problems)} problem(s); run `sma-forecast doctor --repair`")
+        raise typer.Exit(1)
 
 
 @app.command()
