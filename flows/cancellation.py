@@ -11,6 +11,7 @@ processes do not see the flag (their scheduler cancels them when the client goes
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -42,6 +43,8 @@ def reset() -> None:
 def _chain(previous: Any) -> Callable[[int, FrameType | None], None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         _STOP.set()
+        if _quiet_console:
+            _silence_console()
         if callable(previous):
             previous(signum, frame)
         elif signum == signal.SIGINT:
@@ -69,9 +72,24 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(s, previous[s])
 
 
-def install_exit_handlers() -> None:
+def install_exit_handlers(*, quiet_console: bool = True) -> None:
     """For a command-line process: SIGTERM raises :class:`Terminated` (so ``finally`` blocks
     and atexit, which stops the embedded Prefect server, run) and SIGINT KeyboardInterrupt;
-    both set the stop flag first."""
+    both set the stop flag first.
+
+    With ``quiet_console``, a signal also silences the console's log handlers: every block
+    group then fails with Cancelled, and a traceback each is noise (the API keeps the logs).
+    """
+    global _quiet_console
+    _quiet_console = quiet_console
     signal.signal(signal.SIGTERM, _chain(None))
     signal.signal(signal.SIGINT, _chain(None))
+
+
+_quiet_console = False
+
+
+def _silence_console() -> None:
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setLevel(logging.CRITICAL)

@@ -19,6 +19,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import importlib.util  # noqa: E402
+import logging  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
@@ -150,6 +151,22 @@ def _quiet_prefect(verbose: bool) -> None:
     # The console shows warnings only (the API still receives INFO logs for the UI).
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+class _ExpectedFailures(logging.Filter):
+    """Drop console records carrying a traceback of an expected failure (a validity gate,
+    a stopped block group): the CLI reports those in one line; the API keeps the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pipeline.compose import Cancelled, GateError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, GateError | Cancelled)
+
+
+def _drop_expected_tracebacks() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ExpectedFailures())
 
 
 def _print_headline(result: ForecastRunResult) -> None:
@@ -284,7 +301,7 @@ def run(
         _probe_output(request.output_dir)
         return request
 
-    install_exit_handlers()
+    install_exit_handlers(quiet_console=not debug)
     request = _guard(prepare, debug=debug)
     _quiet_prefect(verbose)
 
@@ -296,6 +313,8 @@ def run(
 
         flow = forecast_flow(request.runner, workers=request.workers,
                              dask_address=request.dask_address)  # fmt: skip
+        if not debug:
+            _drop_expected_tracebacks()
         with Progress(
             TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} task(s)"),
             TimeElapsedColumn(), console=err, transient=True,

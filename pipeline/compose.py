@@ -47,6 +47,9 @@ LOW_EFFECTIVE_FACTOR = 10
 #: Most blocks per scenario: a tiny chunk size makes a run of many tiny blocks (at chunk size
 #: 1 a run was 40x slower) and a long list of block numbers.
 MAX_BLOCKS_PER_SCENARIO = 100_000
+#: Most trials simulated at once (workers x chunk size): a run's memory grows with it, not
+#: with the trial count (256 workers of the default 65,536-trial blocks).
+MAX_TRIALS_IN_FLIGHT = 256 * 65_536
 
 
 class GateError(ValueError):
@@ -254,6 +257,14 @@ def prepare_run(request: RunRequest) -> PreparedRun:
             f"{settings.chunk_size:,} trials per block make more than {MAX_BLOCKS_PER_SCENARIO:,} "
             f"blocks for {largest:,} trials; use at least "
             f"{math.ceil(largest / MAX_BLOCKS_PER_SCENARIO):,}",
+        )  # fmt: skip
+    in_flight = min(request.workers, math.ceil(largest / settings.chunk_size))
+    if in_flight * settings.chunk_size > MAX_TRIALS_IN_FLIGHT:
+        raise ScenarioError(
+            "--workers", str(request.workers),
+            f"{in_flight} workers x {settings.chunk_size:,} trials per block exceed "
+            f"{MAX_TRIALS_IN_FLIGHT:,} trials in memory at once; use fewer workers or smaller "
+            "blocks",
         )  # fmt: skip
     minimum = (
         request.min_effective_trials

@@ -425,6 +425,7 @@ def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -
         pytest.fail("the run ended before simulating:\n" + "".join(seen))
     time.sleep(2)  # inside the simulation
     children = _children(proc.pid)
+    assert children, "expected the embedded Prefect server as a child process"
     sent = time.monotonic()
     proc.send_signal(sig)
     try:
