@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -345,6 +346,13 @@ def test_tiny_chunks_are_refused_before_work(output: Path) -> None:
     assert "--chunk-size" in result.output and "more than 100,000 blocks" in result.output
 
 
+def test_memory_in_flight_is_capped_before_work(output: Path) -> None:
+    args = ["--workers", "256", "--chunk-size", "100000", "--trials", "100000000"]
+    result = runner.invoke(app, ["run", "--output", str(output), *args])
+    _one_line_exit_2(result.exit_code, result.output)
+    assert "--workers: 256: 256 workers x 100,000 trials per block exceed" in result.output
+
+
 # --------------------------------------------------------------------------- 6. paths
 
 
@@ -410,6 +418,7 @@ def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PYTHONPATH"] = str(ROOT)
+    env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"  # the start line below
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "-s", "baseline", "--trials", "1000000000",
          "--chunk-size", "100000", "--as-of", "2026-11-29", "--output", str(out), "--verbose"],
@@ -417,12 +426,20 @@ def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -
     )  # fmt: skip
     assert proc.stdout is not None
     seen: list[str] = []
-    for line in proc.stdout:  # the flow logs its settings just before simulating
-        seen.append(line)
-        if "scenario(s)" in line and "n_trials=1000000000" in line:
-            break
-    else:
-        pytest.fail("the run ended before simulating:\n" + "".join(seen))
+    started = threading.Event()
+
+    def watch() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the flow logs its settings just before simulating
+            seen.append(line)
+            if "scenario(s)" in line and "n_trials=1000000000" in line:
+                started.set()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    if not started.wait(timeout=120):
+        proc.kill()
+        pytest.fail("no simulation start within 120 s:\n" + "".join(seen))
     time.sleep(2)  # inside the simulation
     children = _children(proc.pid)
     assert children, "expected the embedded Prefect server as a child process"
