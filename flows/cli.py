@@ -374,6 +374,9 @@ def show(
             raise UserError(f"--scenario: {scenario!r} is not a scenario name ([a-z0-9_-]+)")
         if not Path(output).is_dir():
             raise UserError(f"--output: {output} has no outputs yet (run 'sma-forecast run')")
+        if any(Path(output, io.STAGING).glob(f"*/{io.JOURNAL}")):
+            err.print("[bold yellow]warning:[/] an interrupted publication may hide earlier "
+                      "results; run `sma-forecast doctor --repair`", highlight=False)  # fmt: skip
         frame = io.latest_summary(output, scenario)
         if frame.empty:
             raise UserError(

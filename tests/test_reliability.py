@@ -295,11 +295,31 @@ def test_doctor_restores_partitions_of_an_uncommitted_publication(tmp_path: Path
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert proc.returncode == 9
     assert any((out / ".trash").iterdir())  # old partitions aside, the commit never happened
+    assert "doctor --repair" in runner.invoke(app, ["show", "--output", str(out)]).output
     check = runner.invoke(app, ["doctor", "--output", str(out)])
     assert check.exit_code == 1 and "interrupted publication of run run-b" in check.output
     assert runner.invoke(app, ["doctor", "--output", str(out), "--repair"]).exit_code == 0
     assert test_io.visible_files(out) == before
     assert set(io.latest_summary(out).run_id) == {"run-a"}
+
+
+def test_show_and_report_of_a_real_run_survive_damaged_files(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["run", "-s", "baseline", "--trials", "500", "--chunk-size", "250", "--seed", "1",
+            "--as-of", "2026-11-29", "--output", str(out)]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "runs" / "notes.txt").write_text("stray")
+    junk = out / "summary/as_of_date=2026-11-29/scenario=hardline/part-x.parquet"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"PAR1 junk")
+    for command in (["show"], ["show", "-s", "baseline"], ["report"]):
+        result = runner.invoke(app, [*command, "--output", str(out)])
+        assert result.exit_code == 0, (command, result.output)
+    again = runner.invoke(app, [*args[:-2], "--output", str(out), "--seed", "2"])
+    assert again.exit_code == 0, again.output  # the run moved them aside first
+    assert not junk.exists() and (out / io.QUARANTINE).is_dir()
 
 
 # --------------------------------------------------------------------------- 3. bounded resources
@@ -338,6 +358,14 @@ def test_huge_values_give_a_bounded_message(config: Path, output: Path) -> None:
                     f"  matrix: [{', '.join([row] * 800)}]\n")  # fmt: skip
     code, text = _run(output, "--config-dir", str(config), "-s", "baseline")
     assert code == 2 and len(text) < 2_500
+
+
+def test_long_description_is_refused(config: Path, output: Path) -> None:
+    path = config / "scenarios/baseline.yaml"
+    path.write_text("name: baseline\ndescription: " + "x" * 600_000 + "\n")
+    code, text = _run(output, "--config-dir", str(config), "-s", "baseline")
+    _one_line_exit_2(code, text)
+    assert "description" in text and "at most 5000 characters" in text
 
 
 def test_tiny_chunks_are_refused_before_work(output: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.spec.scenario import ScenarioError, read_yaml
+from pipeline.spec.scenario import MAX_TEXT_CHARS, ScenarioError, read_yaml
 
 FactKind = Literal["talks_opened", "round_held", "tentative_deal", "agreement", "statement"]
 _DAYS_PER_MONTH = 365.25 / 12
@@ -30,7 +30,7 @@ class Fact(BaseModel):
 
     date: date
     kind: FactKind
-    text: str
+    text: str = Field(max_length=MAX_TEXT_CHARS)
     source: str = ""
     increase_pct: float | None = Field(default=None, ge=-100, le=MAX_INCREASE_PCT)
     """For a tentative deal or agreement: the first-year increase [%], where known."""

@@ -26,6 +26,8 @@ from pipeline.spec.distributions import (
 from pipeline.spec.safe_yaml import YamlProblem, load_bounded, read_text_bounded
 
 SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+#: Longest free text (a description) [characters]: it is copied into every report.
+MAX_TEXT_CHARS = 5_000
 #: Longest problem text of a ScenarioError [characters].
 MAX_MESSAGE_CHARS = 2000
 DEFAULT_BASE = Path("..") / "base.yaml"
@@ -156,7 +158,7 @@ class Scenario(_Frozen):
     """A validated scenario: base settings merged with one scenario file's overrides."""
 
     name: str = Field(pattern=SCENARIO_NAME_PATTERN)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_TEXT_CHARS)
     simulation: SimulationConfig = SimulationConfig()
     model: ModelConfig = ModelConfig()
     inputs: dict[str, InputSpec]
