@@ -29,6 +29,7 @@ from pipeline.compose import (
     check_headline,
     check_publishable,
     prepare_run,
+    run_memory_bytes,
     run_scenario,
 )
 from pipeline.model.seeding import root_entropy
@@ -375,10 +376,16 @@ def test_tiny_chunks_are_refused_before_work(output: Path) -> None:
 
 
 def test_memory_in_flight_is_capped_before_work(output: Path) -> None:
-    args = ["--workers", "256", "--chunk-size", "100000", "--trials", "100000000"]
-    result = runner.invoke(app, ["run", "--output", str(output), *args])
-    _one_line_exit_2(result.exit_code, result.output)
-    assert "--workers: 256: 256 workers x 100,000 trials per block exceed" in result.output
+    for args, gb in (
+        (["--workers", "64", "--chunk-size", "65536", "--trials", "100000000"], "7.9"),
+        (["--workers", "256", "--chunk-size", "100", "--trials", "100000"], "17.2"),
+    ):
+        result = runner.invoke(app, ["run", "--output", str(output), *args])
+        _one_line_exit_2(result.exit_code, result.output)
+        assert f"--workers: {args[1]}: {args[1]} workers x" in result.output
+        assert f"would need about {gb} GB (the bound is 4 GB" in result.output
+    # Fewer blocks than workers: only as many groups run, so the estimate uses those.
+    assert run_memory_bytes(2, 65_536) < 1e9
 
 
 # --------------------------------------------------------------------------- 6. paths
