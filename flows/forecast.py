@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows import cancellation
 from flows.artifacts import publish_artifacts
 from flows.merge import Future, merge_as_completed
 from flows.progress import report_progress
@@ -51,6 +53,8 @@ from pipeline.compose import (
     PreparedRun,
     RunSettings,
     block_groups,
+    check_headline,
+    check_publishable,
     config_hash,
     merge_groups,
     plan_for,
@@ -198,17 +202,24 @@ def announce(
     sim: Simulation,
     tables: dict[str, Tables],
     phase_seconds: dict[str, float],
+    warnings: Sequence[str] = (),
 ) -> ForecastRunResult:
     """Build the report, log and publish artifacts; the run's typed result."""
     logger = get_run_logger()
     output_dir, as_of = prepared.request.output_dir, sim.settings.as_of
     clock = time.perf_counter()
+    report_error: str | None = None
     try:
         report: Path | None = write_report(output_dir, as_of)
     except Exception as exc:  # noqa: BLE001 - the run is published; the page can be rebuilt
         report = None
-        logger.error("run %s: the HTML report failed (%s); rebuild it with "
-                     "`sma-forecast report --as-of %s`", record.run_id, exc, as_of)  # fmt: skip
+        report_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        # The date's page shows an earlier run now: remove it rather than mislead.
+        removed = io.remove_report(output_dir, as_of)
+        logger.error("run %s: the HTML report failed (%s)%s; the Parquet files are published; "
+                     "rebuild it with `sma-forecast report --as-of %s`", record.run_id,
+                     report_error, "; the earlier page of the date was removed" if removed else "",
+                     as_of)  # fmt: skip
     phase_seconds["report"] = time.perf_counter() - clock
     drift = {name: t["drift"] for name, t in tables.items()}
     flags = sum(int(pc.sum(d["flagged"]).as_py() or 0) for d in drift.values())
@@ -236,6 +247,8 @@ def announce(
         headline=heads,
         report=str(report) if report is not None else None,
         drift_flags=flags,
+        warnings=list(warnings),
+        report_error=report_error,
     )
 
 
@@ -253,6 +266,9 @@ def run_request(request: RunRequest) -> ForecastRunResult:
         clock = now
 
     prepared = prepare_run(request)
+    # Finish interrupted publications and move damaged files aside before anything reads them.
+    for problem in io.doctor(request.output_dir, repair=True):
+        logger.warning("outputs: %s", problem)
     record = start_record(prepared, started)
     s = prepared.settings
     logger.info(
@@ -262,14 +278,24 @@ def run_request(request: RunRequest) -> ForecastRunResult:
         len(prepared.evidence.facts),
     )  # fmt: skip
     lap("prepare")
+    cancellation.reset()
     try:
-        sim = simulate_until_converged(prepared, record.run_id)
-        lap("simulate")
-        tables = complete_tables(prepared, sim, record.run_id)
-        lap("tables")
-        record = completed_record(record, prepared, sim)
-        files = publish_outputs(request.output_dir, record, tables)
-        lap("publish")
+        with cancellation.stop_on_signals():
+            sim = simulate_until_converged(prepared, record.run_id)
+            lap("simulate")
+            # Gates: nothing is published from too few kept trials or without a headline.
+            warnings = check_publishable(
+                sim.merged, sim.settings.n_trials, prepared.min_effective_trials
+            )
+            for warning in warnings:
+                logger.warning("run %s: %s", record.run_id, warning)
+            tables = complete_tables(prepared, sim, record.run_id)
+            for name, t in tables.items():
+                check_headline(name, headline(t["summary"]))
+            lap("tables")
+            record = completed_record(record, prepared, sim)
+            files = publish_outputs(request.output_dir, record, tables)
+            lap("publish")
     except BaseException:
         failed = dataclasses.replace(
             record, status="failed", n_trials_effective=None, finished_at=dt.datetime.now(dt.UTC)
@@ -282,7 +308,7 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     effective = record.n_trials_effective or 0
     if effective < total:
         logger.info("evidence kept %d of %d trials", effective, total)
-    result = announce(prepared, record, sim, tables, phases)
+    result = announce(prepared, record, sim, tables, phases, warnings)
     logger.info(
         "run %s: %.2f s in all (%s)", record.run_id, result.seconds,
         ", ".join(f"{k} {v:.2f} s" for k, v in result.phase_seconds.items()),
@@ -315,6 +341,7 @@ def forecast(
     evidence_file: str | None = None,
     target_se: float | None = None,
     max_trials: int | None = None,
+    min_effective_trials: int | None = None,
 ) -> ForecastRunResult:
     """Run the chosen scenarios (all when none) and publish Parquet outputs.
 
@@ -326,6 +353,7 @@ def forecast(
         as_of=as_of, chunk_size=chunk_size, overrides=overrides or {}, output_dir=output_dir,
         trials_sample=trials_sample, workers=workers, config_dir=config_dir,
         evidence_file=evidence_file, target_se=target_se, max_trials=max_trials,
+        min_effective_trials=min_effective_trials,
     )  # fmt: skip
     return run_request(request)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 
@@ -30,6 +30,10 @@ class ForecastRunResult:
     """Path of the HTML report (None if it failed; the Parquet files stand)."""
     drift_flags: int
     """Values that moved beyond Monte Carlo noise since the previous run."""
+    warnings: list[str] = field(default_factory=list)
+    """Published, but worth a look (e.g. evidence kept few trials)."""
+    report_error: str | None = None
+    """Why the HTML report failed (its stale page of the date was removed), if it did."""
 
 
 @dataclass(frozen=True)

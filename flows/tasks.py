@@ -14,6 +14,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from flows.cancellation import stop_requested
 from pipeline.compose import GroupResult, RunSettings, run_group, scenario_tables
 from pipeline.outputs import io
 from pipeline.outputs.records import RunRecord
@@ -27,7 +28,7 @@ def simulate_blocks(
     scenario: Scenario, run: RunSettings, evidence: EvidenceState, blocks: list[int]
 ) -> GroupResult:
     """Simulate one group of blocks of one scenario and reduce it to mergeable summaries."""
-    return run_group(scenario, run, evidence, blocks)
+    return run_group(scenario, run, evidence, blocks, stop=stop_requested)
 
 
 @task(name="build-tables", cache_policy=NO_CACHE)

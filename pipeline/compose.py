@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -37,8 +37,33 @@ from pipeline.outputs.tables.sensitivity import to_sensitivity_frame
 from pipeline.outputs.tables.summary import to_summary_frame
 from pipeline.outputs.tables.trials import to_trials_frame
 from pipeline.spec.evidence import EvidenceState, evidence_as_of, load_evidence
-from pipeline.spec.request import RunRequest, resolve_scenarios
+from pipeline.spec.request import RunRequest, confined, resolve_scenarios
 from pipeline.spec.scenario import Scenario, ScenarioError
+
+#: Fewest trials a scenario may keep after evidence conditioning (``--min-effective-trials``).
+DEFAULT_MIN_EFFECTIVE_TRIALS = 1_000
+#: A kept count below this many times the minimum is published with a warning.
+LOW_EFFECTIVE_FACTOR = 10
+#: Most blocks per scenario: a tiny chunk size makes a run of many tiny blocks (at chunk size
+#: 1 a run was 40x slower) and a long list of block numbers.
+MAX_BLOCKS_PER_SCENARIO = 100_000
+#: Memory a run of the threads runner may take [bytes]. Its peak grows with the block groups
+#: running at once (workers), not with the trial count: about RUN_BASE_BYTES plus, per worker,
+#: GROUP_BYTES and BLOCK_BYTES_PER_TRIAL x chunk size (measured peak RSS: 2 workers x 65,536
+#: trials 0.72 GB, 32 workers 3.5 GB; 64 workers x 100 trials 4.7 GB, 256 workers 11.6 GB).
+MAX_RUN_BYTES = 4_000_000_000
+RUN_BASE_BYTES = 550_000_000
+GROUP_BYTES = 65_000_000
+BLOCK_BYTES_PER_TRIAL = 750
+
+
+def run_memory_bytes(workers: int, chunk_size: int) -> int:
+    """Estimated peak memory of a run with ``workers`` block groups at once [bytes]."""
+    return RUN_BASE_BYTES + workers * (GROUP_BYTES + BLOCK_BYTES_PER_TRIAL * chunk_size)
+
+
+class GateError(ValueError):
+    """A run whose results must not be published (too few kept trials, no finite headline)."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +110,27 @@ class GroupResult:
     """First trial index -> kept trials of a block, for the ``trials`` dataset."""
 
 
+class Cancelled(Exception):
+    """A block group stopped because the run was asked to stop (SIGTERM/SIGINT)."""
+
+
 def run_group(
-    scenario: Scenario, run: RunSettings, evidence: EvidenceState, blocks: Sequence[int]
+    scenario: Scenario,
+    run: RunSettings,
+    evidence: EvidenceState,
+    blocks: Sequence[int],
+    *,
+    stop: Callable[[], bool] | None = None,
 ) -> GroupResult:
-    """Simulate a group of blocks and reduce them to a :class:`GroupResult`."""
+    """Simulate a group of blocks and reduce them to a :class:`GroupResult`.
+
+    ``stop`` is asked before each block; if it returns True the group raises Cancelled.
+    """
     plan = plan_for(scenario, run, evidence)
     result: GroupResult | None = None
     for block in blocks:
+        if stop is not None and stop():
+            raise Cancelled(f"{scenario.name}: stopped before block {block}")
         outcomes, draws = run_block(plan, block)
         mask = condition_mask(outcomes, evidence)
         first = block * plan.chunk_size
@@ -173,6 +212,8 @@ class PreparedRun:
     """Convergence gate target [percentage points] (None: a single round)."""
     max_trials: int | None
     """Cap on trials per scenario of a gated run (None without a gate)."""
+    min_effective_trials: int = DEFAULT_MIN_EFFECTIVE_TRIALS
+    """Fewest trials a scenario must keep after evidence conditioning to be published."""
 
     @property
     def sampler(self) -> str:
@@ -191,7 +232,10 @@ def prepare_run(request: RunRequest) -> PreparedRun:
     """
     chosen = resolve_scenarios(request.config_dir, request.scenarios, request.overrides)
     as_of = request.resolved_as_of()
-    evidence = evidence_as_of(load_evidence(request.evidence_path), as_of)
+    for scenario in chosen:
+        check_as_of(scenario, as_of)
+    evidence_path = confined(request.evidence_path, request.config_dir, "evidence_file")
+    evidence = evidence_as_of(load_evidence(evidence_path), as_of)
     first = chosen[0].simulation
     seed = request.seed if request.seed is not None else first.seed
     settings = RunSettings(
@@ -216,4 +260,81 @@ def prepare_run(request: RunRequest) -> PreparedRun:
         settings = dataclasses.replace(
             settings, n_trials=first_round(settings.n_trials, settings.chunk_size, cap)
         )
-    return PreparedRun(request, tuple(chosen), evidence, settings, target, cap)
+    largest = cap if cap is not None else settings.n_trials
+    if math.ceil(largest / settings.chunk_size) > MAX_BLOCKS_PER_SCENARIO:
+        raise ScenarioError(
+            "--chunk-size", "",
+            f"{settings.chunk_size:,} trials per block make more than {MAX_BLOCKS_PER_SCENARIO:,} "
+            f"blocks for {largest:,} trials; use at least "
+            f"{math.ceil(largest / MAX_BLOCKS_PER_SCENARIO):,}",
+        )  # fmt: skip
+    in_flight = min(request.workers, math.ceil(largest / settings.chunk_size))
+    need = run_memory_bytes(in_flight, settings.chunk_size)
+    # On a remote Dask cluster the blocks live in the cluster's memory, not here.
+    if request.dask_address is None and need > MAX_RUN_BYTES:
+        raise ScenarioError(
+            "--workers", str(request.workers),
+            f"{in_flight} workers x {settings.chunk_size:,} trials per block would need about "
+            f"{need / 1e9:.1f} GB (the bound is {MAX_RUN_BYTES / 1e9:.0f} GB: "
+            f"{RUN_BASE_BYTES / 1e9:.2f} GB + {GROUP_BYTES / 1e6:.0f} MB + "
+            f"{BLOCK_BYTES_PER_TRIAL / 1e3:.2f} kB per trial of a block, per worker); use fewer "
+            "workers or smaller blocks",
+        )  # fmt: skip
+    minimum = (
+        request.min_effective_trials
+        if request.min_effective_trials is not None
+        else DEFAULT_MIN_EFFECTIVE_TRIALS
+    )
+    return PreparedRun(request, tuple(chosen), evidence, settings, target, cap, minimum)
+
+
+def check_as_of(scenario: Scenario, as_of: date) -> None:
+    """The as-of date must lie in the scenario's model calendar (else ScenarioError naming it).
+
+    Before the calendar the model would start in its first month anyway (a run as of 1900 was
+    a run as of January 2026 published under 1900); after it nothing is left to simulate.
+    """
+    first = date(scenario.model.calendar_base_year, 1, 1)
+    last = date(scenario.model.horizon_year, 12, 31)
+    if not first <= as_of <= last:
+        raise ScenarioError(
+            "--as-of", as_of.isoformat(),
+            f"outside the model calendar of scenario {scenario.name} ({first} to {last}; "
+            "model.calendar_base_year and model.horizon_year)",
+        )  # fmt: skip
+
+
+def check_publishable(merged: Mapping[str, GroupResult], n_trials: int, minimum: int) -> list[str]:
+    """Gate a run's merged results before anything is published; returns warnings.
+
+    Raises GateError if a scenario kept fewer than ``min(minimum, n_trials)`` trials after
+    evidence conditioning (a run that asked for fewer trials than the minimum is held to
+    all of them), or has no finite increase quantile (no trial settled, or none kept).
+    """
+    warnings: list[str] = []
+    required = min(minimum, n_trials)
+    for name, result in merged.items():
+        kept = result.summary.n_effective
+        if kept < required:
+            raise GateError(
+                f"scenario {name}: evidence conditioning kept {kept:,} of {n_trials:,} trials, "
+                f"fewer than the minimum {required:,} (--min-effective-trials); nothing "
+                "published: check the as-of date against evidence.yaml, or add trials"
+            )
+        if kept < n_trials and kept < LOW_EFFECTIVE_FACTOR * minimum:
+            warnings.append(
+                f"scenario {name}: evidence conditioning kept only {kept:,} of {n_trials:,} "
+                f"trials ({100 * kept / n_trials:.2g}%); Monte Carlo errors are larger"
+            )
+    return warnings
+
+
+def check_headline(name: str, headline: Mapping[str, float]) -> None:
+    """A scenario whose headline increase quantiles are not all finite is never published."""
+    keys = ("increase_pct_p10", "increase_pct_p50", "increase_pct_p90")
+    bad = [k for k in keys if not math.isfinite(headline.get(k, math.nan))]
+    if bad:
+        raise GateError(
+            f"scenario {name}: no finite {', '.join(bad)} (no kept trial reached an "
+            "agreement within the horizon); nothing published: check --as-of and the evidence"
+        )

@@ -7,6 +7,7 @@ Layout (docs/outputs.md)::
     <output_dir>/.staging/<run_id>/...   files being written (never read)
     <output_dir>/.trash/<run_id>/...     replaced partitions, removed after the swap
     <output_dir>/.lock                   flock held during the swap step only
+    <output_dir>/.quarantine/<time>/...  damaged or foreign files moved aside (:func:`doctor`)
     <output_dir>/reports/as_of_date=D/   one HTML report per as-of date (:func:`publish_report`)
 
 Publication: every file is written and fsynced under ``.staging`` (same filesystem), then,
@@ -56,6 +57,7 @@ from pipeline.outputs.records import (
     RunRecord,
     check_scenario_name,
 )
+from pipeline.outputs.readers import dataset_files, file_problem
 from pipeline.outputs.readers import latest_summary as latest_summary
 from pipeline.outputs.readers import read_dataset as read_dataset
 from pipeline.outputs.schema import SCHEMA_VERSION
@@ -63,12 +65,13 @@ from pipeline.outputs.schema import SCHEMA_VERSION
 STAGING: Final[str] = ".staging"
 TRASH: Final[str] = ".trash"
 LOCK: Final[str] = ".lock"
+#: Damaged or foreign files moved aside by :func:`doctor` (never read).
+QUARANTINE: Final[str] = ".quarantine"
 JOURNAL: Final[str] = "COMMITTING"
 #: Folder under the outputs that holds the HTML reports.
 REPORTS: Final[str] = "reports"
 #: Staging folders without a journal older than this are from crashed runs and removed.
 STALE_AFTER: Final[dt.timedelta] = dt.timedelta(days=1)
-
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -227,7 +230,10 @@ def _committed(out: Path, run_id: str, as_of_date: str) -> bool:
     path = out / "runs" / f"as_of_date={as_of_date}" / f"part-{run_id}.parquet"
     if not path.exists():
         return False
-    status: list[object] = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+    try:
+        status: list[object] = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+    except (pa.ArrowException, OSError):
+        return False  # a damaged runs file commits nothing (doctor moves it aside)
     return status == ["completed"]
 
 
@@ -302,6 +308,69 @@ def recover(output_dir: PathLike, *, stale_after: dt.timedelta = STALE_AFTER) ->
     _remove_stale_staging(out, stale_after)
     with exclusive_lock(out):
         _recover(out)
+
+
+# --------------------------------------------------------------------------- doctor
+
+#: Datasets whose files :func:`doctor` checks.
+DATASET_FOLDERS: Final[tuple[str, ...]] = ("runs", *SCENARIO_DATASETS, "backtest")
+
+
+def damaged_files(output_dir: PathLike) -> list[tuple[Path, str]]:
+    """Files under the dataset folders that readers cannot use, with the reason (readers
+    skip them; :func:`doctor` moves them aside). Reads Parquet footers only."""
+    out = Path(output_dir)
+    found: list[tuple[Path, str]] = []
+    for name in DATASET_FOLDERS:
+        for path in dataset_files(out, name):
+            why = file_problem(out, name, path)
+            if why is not None:
+                found.append((path, why))
+    return found
+
+
+def _quarantine(out: Path, paths: Sequence[Path]) -> Path:
+    """Move files to ``<out>/.quarantine/<UTC time>/<same relative path>`` (kept, not read)."""
+    folder = out / QUARANTINE / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    for path in paths:
+        target = folder / path.relative_to(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # moved by another doctor meanwhile
+            _rename(path, target)
+            _remove_empty_dirs(path.parent, out)
+    return folder
+
+
+def doctor(output_dir: PathLike, *, repair: bool = False) -> list[str]:
+    """Problems of an output folder, one line each; with ``repair`` they are fixed.
+
+    Finds interrupted publications (a journal under ``.staging``: rolled back, or finished
+    if the run's ``runs`` file was committed, so partitions left in ``.trash`` come back),
+    and damaged or foreign files under the dataset folders (moved to ``.quarantine/``, where
+    nothing reads them). Runs at the start of every forecast run with ``repair=True``; it
+    takes the publication lock, so it is safe next to a running publication.
+    """
+    out = Path(output_dir)
+    if not out.is_dir():
+        return []
+    problems = [
+        f"interrupted publication of run {journal.parent.name}"
+        + (": finished or rolled back" if repair else " (doctor --repair restores it)")
+        for journal in sorted((out / STAGING).glob(f"*/{JOURNAL}"))
+    ]
+    if repair:
+        _remove_stale_staging(out, STALE_AFTER)
+        with exclusive_lock(out):
+            _recover(out)
+            damaged = damaged_files(out)
+            folder = _quarantine(out, [p for p, _ in damaged]) if damaged else None
+    else:
+        damaged = damaged_files(out)
+        folder = None
+    for path, why in damaged:
+        where = f": moved to {folder / path.relative_to(out)}" if folder else ""
+        problems.append(f"damaged {path.relative_to(out)} ({why}){where}")
+    return problems
 
 
 # --------------------------------------------------------------------------- public writers
@@ -469,6 +538,22 @@ def _swap_in(stage: Path, final: Path) -> None:
             raise
     _remove_tree(trash)
     _fsync_path(root)
+
+
+def remove_report(output_dir: PathLike, as_of_date: dt.date) -> bool:
+    """Remove the HTML report of one as-of date (a stale page after a failed rebuild)."""
+    final = report_dir(output_dir, as_of_date)
+    root = final.parent
+    if not final.exists():
+        return False
+    trash = root / TRASH / f"{final.name}-{secrets.token_hex(4)}"
+    with exclusive_lock(root):
+        if not final.exists():
+            return False
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        _rename(final, trash)
+    _remove_tree(trash)
+    return True
 
 
 def publish_report(

@@ -1,23 +1,87 @@
 """Readers of published outputs: one dataset as a pyarrow table, the latest summary.
 
 Read-only; publication lives in pipeline.outputs.io (which re-exports these for callers).
+A damaged or foreign file (truncated Parquet, junk, a stray notes.txt, a file of another
+schema) never stops a reader: it is skipped with a one-line warning naming it, and
+``sma-forecast doctor --repair`` (run at the start of every run) moves it aside.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-
-from collections.abc import Sequence
+import pyarrow.parquet as pq
 
 from pipeline.common import PathLike
-from pathlib import Path
-
 from pipeline.outputs.layout import FIXED_SCHEMAS, PARTITIONING
-from pipeline.outputs.records import check_scenario_name
+from pipeline.outputs.records import SCENARIO_NAME_RE, check_scenario_name
 
+logger = logging.getLogger("sma_forecast.outputs")
+
+_PART_FILE_RE: Final[re.Pattern[str]] = re.compile(r"part-[A-Za-z0-9T_-]+\.parquet")
+
+
+def dataset_files(output_dir: PathLike, name: str) -> Iterator[Path]:
+    """Every file a reader of ``name`` would see (folders and files starting with ``.`` or
+    ``_`` are skipped, as pyarrow does)."""
+    root = Path(output_dir) / name
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        for filename in sorted(filenames):
+            if not filename.startswith((".", "_")):
+                yield Path(dirpath, filename)
+
+
+def file_problem(output_dir: PathLike, name: str, path: Path) -> str | None:
+    """Why a reader cannot use ``path`` of dataset ``name`` (None: it looks fine).
+
+    Checks the partition folders, the file name, the Parquet footer and, for datasets with a
+    fixed schema, that the file has the contract's columns. Reads the footer only.
+    """
+    rel = path.relative_to(Path(output_dir) / name)
+    keys = PARTITIONING[name].names
+    folders = rel.parts[:-1]
+    if len(folders) != len(keys):
+        return f"not in a {'/'.join(k + '=...' for k in keys)} folder"
+    for key, folder in zip(keys, folders, strict=True):
+        field, sep, value = folder.partition("=")
+        if field != key or not sep:
+            return f"folder {folder!r} is not {key}=..."
+        if key in ("as_of_date", "run_date"):
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                return f"folder {folder!r} does not hold a date"
+        elif key == "scenario" and not SCENARIO_NAME_RE.fullmatch(value):
+            return f"folder {folder!r} does not hold a scenario name"
+    if not _PART_FILE_RE.fullmatch(path.name):
+        return "not a part-<run_id>.parquet file"
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the footer means damaged
+        return f"unreadable Parquet ({type(exc).__name__})"
+    expected = FIXED_SCHEMAS.get(name)
+    if expected is not None:
+        missing = [f.name for f in expected if f.name not in schema.names]
+        if missing:
+            return f"not a {name} file (no column {missing[0]!r})"
+    return None
+
+
+def _warn_skipped(path: Path, why: str) -> None:
+    logger.warning(
+        "skipping damaged output %s: %s (sma-forecast doctor --repair moves it aside)", path, why
+    )
 
 
 def read_dataset(
@@ -44,13 +108,33 @@ def read_dataset(
             raise FileNotFoundError(path)
         empty = schema.empty_table()
         return empty.select(list(columns)) if columns is not None else empty
-    dataset = ds.dataset(
-        path,
-        format="parquet",
-        schema=schema,
-        partitioning=ds.partitioning(partitioning, flavor="hive"),
-    )
-    return dataset.to_table(columns=list(columns) if columns is not None else None, filter=filter)
+    hive = ds.partitioning(partitioning, flavor="hive")
+    cols = list(columns) if columns is not None else None
+    try:
+        dataset = ds.dataset(path, format="parquet", schema=schema, partitioning=hive)
+        return dataset.to_table(columns=cols, filter=filter)
+    except (pa.ArrowException, OSError):
+        if schema is None:
+            raise
+    # Slow path, only when a file is damaged: read file by file, skipping the bad ones.
+    parts: list[pa.Table] = []
+    for file in dataset_files(output_dir, name):
+        why = file_problem(output_dir, name, file)
+        if why is None:
+            try:
+                one = ds.dataset(
+                    [str(file)], format="parquet", schema=schema, partitioning=hive,
+                    partition_base_dir=str(path),
+                )  # fmt: skip
+                parts.append(one.to_table(columns=cols, filter=filter))
+                continue
+            except (pa.ArrowException, OSError) as exc:
+                why = f"unreadable ({type(exc).__name__})"
+        _warn_skipped(file, why)
+    if not parts:
+        empty = schema.empty_table()
+        return empty.select(cols) if cols is not None else empty
+    return pa.concat_tables(parts)
 
 
 def _dataset_schema(name: str) -> pa.Schema | None:

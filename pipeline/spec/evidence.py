@@ -12,12 +12,15 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.spec.scenario import ScenarioError, read_yaml
+from pipeline.spec.scenario import MAX_TEXT_CHARS, ScenarioError, read_yaml
 
 FactKind = Literal["talks_opened", "round_held", "tentative_deal", "agreement", "statement"]
 _DAYS_PER_MONTH = 365.25 / 12
+#: Largest first-year increase a fact may record [%]: ten times the contribution, beyond
+#: the largest US ask on record (about +400% in 2019); more is a typo (e.g. 9000 for 9.0).
+MAX_INCREASE_PCT = 1_000.0
 
 
 class Fact(BaseModel):
@@ -27,9 +30,9 @@ class Fact(BaseModel):
 
     date: date
     kind: FactKind
-    text: str
+    text: str = Field(max_length=MAX_TEXT_CHARS)
     source: str = ""
-    increase_pct: float | None = Field(default=None, ge=-100, le=10_000)
+    increase_pct: float | None = Field(default=None, ge=-100, le=MAX_INCREASE_PCT)
     """For a tentative deal or agreement: the first-year increase [%], where known."""
 
 
@@ -39,6 +42,23 @@ class Evidence(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     facts: list[Fact] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Evidence:
+        # The model ends talks at an agreement: talks opening (or a round) after it, or a
+        # tentative deal after it, cannot both be true of one negotiation.
+        agreements = [(i, f) for i, f in enumerate(self.facts) if f.kind == "agreement"]
+        for i, fact in enumerate(self.facts):
+            if fact.kind not in ("talks_opened", "round_held", "tentative_deal"):
+                continue
+            for j, agreement in agreements:
+                if fact.date > agreement.date:
+                    raise ValueError(
+                        f"facts.{i} ({fact.kind} on {fact.date}) contradicts facts.{j} "
+                        f"(agreement on {agreement.date}): an agreement ends the talks; "
+                        "remove one of them or date the agreement after the talks"
+                    )
+        return self
 
 
 @dataclass(frozen=True)
@@ -68,7 +88,7 @@ def load_evidence(path: str | Path) -> Evidence:
         return Evidence.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        field = ".".join(str(p) for p in err["loc"]) or "facts"
         raise ScenarioError(shown, field, err["msg"].removeprefix("Value error, ")) from None
 
 

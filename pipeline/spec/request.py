@@ -84,6 +84,9 @@ class RunRequest(BaseModel):
     """Convergence gate target [percentage points] (default: simulation.target_se)."""
     max_trials: int | None = Field(default=None, ge=1, le=10**10)
     """Cap on trials per scenario of a gated run (default: simulation.max_trials)."""
+    min_effective_trials: int | None = Field(default=None, ge=0, le=10**10)
+    """Fewest trials a scenario must keep after evidence conditioning to be published
+    (default: compose.DEFAULT_MIN_EFFECTIVE_TRIALS; a run of fewer trials needs all of them)."""
     runner: Runner = "threads"
     dask_address: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+]*://\S+$")
     """Scheduler of an existing Dask cluster (with runner 'dask')."""
@@ -142,6 +145,31 @@ def _problem(err: Mapping[str, Any]) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+_LOCAL_FILES: set[Path] = set()
+
+
+def allow_local_files(paths: Sequence[str | Path]) -> None:
+    """Let this process read these scenario or evidence files outside the config folder.
+
+    Only the command line calls it, for the paths its user typed: a flow parameter (the ad
+    hoc deployment, an API call) can name scenarios only inside the config folder.
+    """
+    _LOCAL_FILES.update(Path(p).resolve() for p in paths)
+
+
+def confined(path: str | Path, root: str | Path, option: str) -> Path:
+    """``path`` if it resolves (symlinks followed) inside ``root`` or was allowed by
+    :func:`allow_local_files`; else ScenarioError (the file is not opened)."""
+    resolved = Path(path).resolve()
+    if resolved in _LOCAL_FILES or resolved.is_relative_to(Path(root).resolve()):
+        return Path(path)
+    raise ScenarioError(
+        option, str(path),
+        f"resolves outside the config folder {root}; only files there can be named here "
+        "(the command line accepts a local YAML path)",
+    )  # fmt: skip
+
+
 def resolve_scenarios(
     config_dir: str | Path,
     names: Sequence[str] | None = None,
@@ -161,7 +189,7 @@ def resolve_scenarios(
         for name in names:
             looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name
             if looks_like_path:
-                paths.append(Path(name))
+                paths.append(confined(name, config_dir, "--scenario"))
                 continue
             if not re.fullmatch(SCENARIO_NAME_PATTERN, name):
                 raise ScenarioError(
@@ -172,11 +200,20 @@ def resolve_scenarios(
             if not path.exists():
                 known = ", ".join(p.stem for p in scenario_paths(config_dir)) or "none"
                 raise ScenarioError("--scenario", name, f"unknown scenario; known: {known}")
-            paths.append(path)
-    scenarios = [load_scenario(p, dict(overrides or {})) for p in paths]
+            paths.append(confined(path, config_dir, "--scenario"))
+    if not names:
+        paths = [confined(p, config_dir, str(p)) for p in paths]
+    root = Path(config_dir)
+    scenarios = [
+        load_scenario(p, dict(overrides or {}), root=None if _allowed(p) else root) for p in paths
+    ]
     seen: set[str] = set()
     for scenario in scenarios:
         if scenario.name in seen:
             raise ScenarioError("--scenario", scenario.name, "scenario given twice")
         seen.add(scenario.name)
     return scenarios
+
+
+def _allowed(path: Path) -> bool:
+    return path.resolve() in _LOCAL_FILES

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.common import QUANTILE_LEVELS
@@ -35,8 +34,13 @@ from pipeline.spec.host import (
     read_levels,
     read_macro,
 )
+from pipeline.spec.safe_yaml import YamlProblem, load_bounded, read_text_bounded
 
 SCENARIO_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+#: Longest free text (a description) [characters]: it is copied into every report.
+MAX_TEXT_CHARS = 5_000
+#: Longest problem text of a ScenarioError [characters].
+MAX_MESSAGE_CHARS = 2000
 DEFAULT_BASE = Path("..") / "base.yaml"
 
 
@@ -44,6 +48,9 @@ class ScenarioError(ValueError):
     """A scenario file or override is invalid; the message names file, field and what is allowed."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
+        # Bounded: a message may quote a value, and a value may be huge (a 226 MB matrix).
+        if len(problem) > MAX_MESSAGE_CHARS:
+            problem = problem[: MAX_MESSAGE_CHARS - 20] + " ... (truncated)"
         self.source, self.field, self.problem = source, field, problem
         where = f"{source}: {field}: " if field else f"{source}: "
         super().__init__(where + problem)
@@ -169,7 +176,7 @@ class Scenario(_Frozen):
     """A validated scenario: base settings merged with one scenario file's overrides."""
 
     name: str = Field(pattern=SCENARIO_NAME_PATTERN)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_TEXT_CHARS)
     simulation: SimulationConfig = SimulationConfig()
     model: ModelConfig = ModelConfig()
     host: HostConfig = HostConfig()
@@ -233,21 +240,34 @@ class Scenario(_Frozen):
 
 
 def read_yaml(path: Path, shown: str) -> dict[str, Any]:
+    """Read a YAML mapping within the limits of :mod:`pipeline.spec.safe_yaml`.
+
+    Every problem is a ScenarioError naming ``shown`` (and the key path where known); the
+    message never quotes the content of a file that is not valid YAML.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path)
     except FileNotFoundError:
         raise ScenarioError(shown, "", "file not found") from None
     except IsADirectoryError:
         raise ScenarioError(shown, "", "is a directory, not a scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(shown, "", f"cannot be read ({exc})") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(shown, "", "is not a UTF-8 text file") from None
+    except YamlProblem as exc:
+        raise ScenarioError(shown, "", exc.problem) from None
+    except OSError as exc:
+        raise ScenarioError(
+            shown, "", f"cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(shown, "", f"invalid YAML{where}: {problem}") from None
+        data = load_bounded(text)
+    except YamlProblem as exc:
+        problem = exc.problem
+        if problem.startswith("invalid YAML: "):
+            problem = f"invalid YAML{exc.where()}: " + problem.removeprefix("invalid YAML: ")
+        else:
+            problem += exc.where()
+        raise ScenarioError(shown, ".".join(exc.path), problem) from None
     if data is None:
         raise ScenarioError(shown, "", "file is empty; a scenario needs at least a 'name'")
     if not isinstance(data, dict):
@@ -283,8 +303,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", key):
         raise ScenarioError("--set", text, "expected INPUT.FIELD=VALUE, e.g. krw_per_usd.p95=1600")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_bounded(raw) if raw.strip() else None
+    except YamlProblem:
         raise ScenarioError("--set", key, f"cannot read the value {raw!r}") from None
     return key, value
 
@@ -422,6 +442,7 @@ def load_scenario(
     overrides: dict[str, Any] | None = None,
     *,
     simulation: dict[str, Any] | None = None,
+    root: Path | None = None,
 ) -> Scenario:
     """Read, merge and validate a scenario file.
 
@@ -432,9 +453,12 @@ def load_scenario(
     overrides : ``{"us_headline_ask_usd_bn.p95": 12, "simulation.n_trials": 1000}``-style
         values applied after merging.
     simulation : run settings (n_trials, chunk_size, seed, sampler) that replace the file's.
+    root : if given, the file and its base must resolve (symlinks followed) inside this
+        folder; neither is opened otherwise.
     """
     path = Path(path)
     shown = str(path)
+    _check_inside(path, root, shown, "")
     raw = read_yaml(path, shown)
     base_ref = raw.pop("base", None)
     base_src = ""
@@ -444,6 +468,7 @@ def load_scenario(
         base_path = path.parent / (base_ref if base_ref is not None else DEFAULT_BASE)
         if base_ref is not None or base_path.exists():
             base_src = str(base_path)
+            _check_inside(base_path, root, shown, "base")
             base_raw = read_yaml(base_path, base_src)
             base_raw.pop("base", None)
             data = _merge(base_raw, raw)
@@ -524,6 +549,11 @@ def _read_host_files(
     except HostFileError as exc:
         raise ScenarioError(exc.source, exc.field, exc.problem) from None
     return section, levels_where[1] if levels_where else ""
+
+
+def _check_inside(path: Path, root: Path | None, shown: str, field: str) -> None:
+    if root is not None and not path.resolve().is_relative_to(root.resolve()):
+        raise ScenarioError(shown, field, f"resolves outside the config folder {root}")
 
 
 def scenario_paths(config_dir: str | Path) -> list[Path]:
