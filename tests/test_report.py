@@ -369,3 +369,23 @@ def test_inputs_table_publishes_and_reads_back(outputs: dict[str, object]) -> No
 )
 def test_describe_spec(spec: object, text: str) -> None:
     assert spec.describe() == text  # type: ignore[attr-defined]
+
+
+def test_page_opens_with_one_sentence_per_scenario(report: Path, parquet_only: Path) -> None:
+    """The answer comes before everything else: when, first year, how much (KRW and USD), risks."""
+    html = report.read_text(encoding="utf-8")
+    top = html[html.index('id="answer"') : html.index('id="about"')]
+    summary = io.latest_summary(parquet_only)
+    summary = summary[summary.as_of_date == D2]
+    for scenario in SCENARIOS:
+        rows = summary[summary.scenario == scenario].set_index(["metric", "statistic"]).value
+        item = top[top.index(f"<li><b>{scenario}</b>") :]
+        item = item[: item.index("</li>")]
+        years = {y: rows[(f"settled_in_{y}", "prob")] for y in range(2026, 2032)}
+        best = max(years, key=lambda y: years[y])
+        assert f"most likely in {best} ({years[best] * 100:.0f}%" in item
+        assert f"first year: {round(rows[('first_year', 'p50')])} (median)" in item
+        assert f"KRW {rows[('first_year_krw_bn', 'p50')]:,.0f} bn" in item
+        assert f"about USD {rows[('first_year_usd_m', 'p50')] / 1000:.2f} bn" in item
+        assert f"lapse {rows[('lapse', 'prob')] * 100:.0f}%" in item
+        assert f"no agreement by 2031 {rows[('no_deal_by_horizon', 'prob')] * 100:.0f}%" in item

@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.common import significant
 from pipeline.outputs.drift import KEY_STATISTICS, Z_THRESHOLD, key_metrics
+from pipeline.report.answer import answer, answer_text
 from pipeline.report.data import (
     ReportData,
     as_date,
@@ -66,6 +67,8 @@ details { margin: 6px 0 10px; }
 summary { cursor: pointer; font-weight: 600; }
 code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
 .note { background: #f7f7f9; border-left: 4px solid #c9ced6; padding: 8px 12px; font-size: 0.93em; }
+ul.answer li { margin: 0 0 8px; }
+.scroll { overflow-x: auto; max-width: 100%; }
 footer { margin-top: 40px; color: #777; font-size: 0.85em; }
 """
 
@@ -100,6 +103,24 @@ def _probability_cell(data: ReportData, s: str, metric: str) -> RawHtml:
         return RawHtml("–")
     title = f' title="Monte Carlo s.e. {se * 100:.2f} pp"' if se is not None else ""
     return RawHtml(f"<span{title}>{escape(format_value(p, 'probability'))}</span>")
+
+
+def _answer_section(data: ReportData) -> str:
+    """One sentence per scenario: when, the first year, how much, the main risks."""
+    money, currency = money_metric(data)
+    years = settlement_years(data)
+    items = []
+    for s in data.scenarios:
+        a = answer(s, lambda m, st, s=s: data.value(s, m, st), years, money, currency)
+        items.append(f"<li><b>{escape(s)}</b>: {escape(answer_text(a))}</li>")
+    return (
+        '<h2 id="answer">The forecast in one sentence per scenario</h2>'
+        '<ul class="answer">' + "".join(items) + "</ul>"
+        '<p class="muted">Years: the share of all simulated negotiations reaching agreement in '
+        "that calendar year. The first year, increase and amounts describe the agreement in "
+        "the negotiations that reach one (median, then p10 to p90: 80% of them fall in that "
+        "range); risks are shares of all simulated negotiations.</p>"
+    )
 
 
 def _summary_section(data: ReportData) -> str:
@@ -416,6 +437,7 @@ _PAGE: Final[str] = """<!DOCTYPE html>
 <p class="sub">As of <b>{as_of}</b> · {n_scen} scenario(s) · {trials} simulated negotiations per
 scenario · {runs}</p>
 <nav>{nav}</nav>
+{answer}
 <h2 id="about">How to read this page</h2>
 <div class="note"><p>The model simulates the next Special Measures Agreement negotiation many
 times. Each simulated negotiation draws every uncertain input (US demand intensity, asks,
@@ -485,7 +507,7 @@ def render_html(
         ("assumptions", "Assumptions", _assumptions_section(data)),
         ("provenance", "Provenance", _provenance_section(data)),
     ]
-    nav = '<a href="#about">How to read</a> ' + " ".join(
+    nav = '<a href="#answer">In one sentence</a> <a href="#about">How to read</a> ' + " ".join(
         f'<a href="#{anchor}">{escape(label)}</a>' for anchor, label, _ in sections
     )
     trials = sorted({data.n(s, "settled_by_horizon", "prob") for s in data.scenarios})
@@ -502,6 +524,7 @@ def render_html(
         trials=escape(trials_text),
         runs=runs_text,
         nav=nav,
+        answer=_answer_section(data),
         body="\n".join(section for _, _, section in sections),
         built=escape(built.strftime("%Y-%m-%d %H:%M UTC")),
     )
