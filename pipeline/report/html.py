@@ -7,6 +7,7 @@ figures are drawn beforehand (pipeline/report/drawing.py) and only linked here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -111,7 +112,7 @@ def _answer_section(data: ReportData) -> str:
     years = settlement_years(data)
     items = []
     for s in data.scenarios:
-        a = answer(s, lambda m, st, s=s: data.value(s, m, st), years, money, currency)
+        a = answer(s, functools.partial(data.value, s), years, money, currency)
         items.append(f"<li><b>{escape(s)}</b>: {escape(answer_text(a))}</li>")
     return (
         '<h2 id="answer">The forecast in one sentence per scenario</h2>'
