@@ -28,7 +28,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.artifacts import publish_artifacts
 from flows.merge import Future, merge_as_completed
-from flows.progress import report_progress
+from flows.progress import report_phase, report_progress
 from flows.provenance import git_commit, package_version
 from flows.results import ForecastRunResult
 from flows.runners import task_runner
@@ -203,6 +203,7 @@ def announce(
     logger = get_run_logger()
     output_dir, as_of = prepared.request.output_dir, sim.settings.as_of
     clock = time.perf_counter()
+    report_phase("report")
     try:
         report: Path | None = write_report(output_dir, as_of)
     except Exception as exc:  # noqa: BLE001 - the run is published; the page can be rebuilt
@@ -252,6 +253,7 @@ def run_request(request: RunRequest) -> ForecastRunResult:
         phases[name] = now - clock
         clock = now
 
+    report_phase("preparing")
     prepared = prepare_run(request)
     record = start_record(prepared, started)
     s = prepared.settings
@@ -263,11 +265,14 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     )  # fmt: skip
     lap("prepare")
     try:
+        report_phase("simulating")
         sim = simulate_until_converged(prepared, record.run_id)
         lap("simulate")
+        report_phase("building tables")
         tables = complete_tables(prepared, sim, record.run_id)
         lap("tables")
         record = completed_record(record, prepared, sim)
+        report_phase("publishing")
         files = publish_outputs(request.output_dir, record, tables)
         lap("publish")
     except BaseException:
