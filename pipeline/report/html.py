@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -24,7 +25,7 @@ from pipeline.report.data import (
     optional_float,
     settlement_years,
 )
-from pipeline.report.drawing import Chart, money_metric
+from pipeline.report.drawing import Chart, first_year_metrics, money_metric, threshold_shares
 from pipeline.report.format import (
     RawHtml,
     escape,
@@ -167,7 +168,7 @@ def _summary_section(data: ReportData) -> str:
         f"negotiations that reach an agreement {by}</b> (the second column says how many do, "
         "the third how many do not: for those there is no agreement to time). Probabilities "
         "are shares of all simulated negotiations. Hover a number to see its Monte Carlo "
-        "standard error.</p>" + html_table(headers, rows) + _timing_table(data, by)
+        "standard error.</p>" + html_table(headers, rows, cls="wide") + _timing_table(data, by)
     )
 
 
@@ -189,6 +190,56 @@ def _timing_table(data: ReportData, by: str) -> str:
         f"of those that reach none {by}; each row sums to 100% (up to rounding). The months of talks above are "
         "the timing within the agreeing share only.</p>" + html_table(headers, rows)
     )
+
+
+def round_thresholds(lo: float, hi: float, bin_width: float, most: int = 5) -> list[float]:
+    """Round thresholds spanning [lo, hi]: multiples of the smallest step among 1, 2, 2.5 and
+    5 times a power of ten (and a multiple of ``bin_width``) giving at most ``most`` values."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    for power in range(-2, 8):
+        for factor in (1.0, 2.0, 2.5, 5.0):
+            step = factor * 10.0**power
+            if step < bin_width or abs(step / bin_width - round(step / bin_width)) > 1e-9:
+                continue
+            first, last = math.ceil(lo / step), math.floor(hi / step)
+            if 0 < last - first + 1 <= most:
+                return [k * step for k in range(first, last + 1)]
+    return []
+
+
+def _exceedance_section(data: ReportData, charts: Sequence[Chart]) -> str:
+    """The exceedance chart and the chances at round thresholds, exact from the histograms."""
+    parts = ['<h2 id="exceedance">How likely is more than ...?</h2>']
+    parts += [_figure_html(c) for c in charts]
+    for metric, (label, _, _) in first_year_metrics(data).items():
+        hists = data.histograms[data.histograms.metric == metric]
+        if hists.empty:
+            continue
+        widths = (hists.bin_upper - hists.bin_lower).dropna()
+        width = float(widths.median()) if len(widths) else 1.0
+        los = [data.value(s, metric, "p05") for s in data.scenarios]
+        his = [data.value(s, metric, "p95") for s in data.scenarios]
+        lo = min((v for v in los if v is not None), default=math.nan)
+        hi = max((v for v in his if v is not None), default=math.nan)
+        thresholds = round_thresholds(lo, hi, width)
+        if not thresholds:
+            continue
+        unit = label[label.index("[") + 1 : -1] if "[" in label else ""
+        signed = unit == "%"
+        heads = [
+            "scenario",
+            *(f"> {t:+g}%" if signed else f"> {t:,.0f} {unit}" for t in thresholds),
+        ]
+        rows: list[list[object]] = []
+        for s in data.scenarios:
+            shares = threshold_shares(hists[hists.scenario == s], thresholds)
+            rows.append([s, *(format_value(p, "probability") for p in shares)])
+        parts.append(
+            f"<h3>Chance the {escape(label.split(' [')[0])} is above each threshold, if an "
+            "agreement comes</h3>" + html_table(heads, rows)
+        )
+    return "".join(parts)
 
 
 def _drift_rows(frame: pd.DataFrame) -> list[list[object]]:
@@ -237,11 +288,11 @@ def _drift_table(rows: list[list[object]]) -> str:
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     return (
-        "<table><thead><tr>"
+        '<div class="scroll"><table><thead><tr>'
         + "".join(f"<th scope=col>{escape(h)}</th>" for h in headers)
         + "</tr></thead><tbody>"
         + "".join(body)
-        + "</tbody></table>"
+        + "</tbody></table></div>"
     )
 
 
@@ -467,6 +518,13 @@ def render_html(
     """The page for ``data`` with the drawn ``figures`` (file names relative to the page)."""
     sections: list[tuple[str, str, str]] = [
         ("summary", "Summary", _summary_section(data)),
+        ("exceedance", "Chance of more than ...", _exceedance_section(data, figures["exceedance"])),
+        (
+            "when",
+            "Timing",
+            '<h2 id="when">Timing of the agreement</h2>'
+            + "".join(_figure_html(c) for c in figures["timing"]),
+        ),
         ("changes", "What changed", _drift_section(data)),
         (
             "compare",
