@@ -443,6 +443,107 @@ def report(
     out.print(f"report: {path}")
 
 
+def _print_comparison(comparison: Any) -> None:
+    """One scenario of `compare`: overrides, then ranges and probabilities side by side."""
+    from pipeline.outputs.compare import COMPARED_PROBABILITIES
+    from pipeline.outputs.drift import KEY_STATISTICS, key_metrics
+    from pipeline.report.format import format_value, quantity_label
+
+    c = comparison
+    out.print(
+        f"[bold]{escape(c.scenario)}[/] as of {c.as_of_date}: what-if run {c.whatif_run_id} "
+        f"vs official run {c.official_run_id}",
+        highlight=False,
+    )
+    if c.overrides:
+        for name, official, whatif in c.overrides:
+            out.print(f"  overridden: {escape(name)}: {escape(str(official or '-'))} -> "
+                      f"{escape(str(whatif or '-'))}", highlight=False)  # fmt: skip
+    else:
+        out.print("  no input differs (the runs differ in seed, trials, evidence or code)")
+    rows = c.rows
+    metrics = key_metrics(rows.metric.astype(str).unique())
+    keep = (rows.metric.isin(metrics) & rows.statistic.isin(KEY_STATISTICS)) | (
+        rows.metric.isin(COMPARED_PROBABILITIES) & (rows.statistic == "prob")
+    )
+    table = Table(padding=(0, 1))
+    for col in ("quantity", "official", "what-if", "difference", "noise (1 s.e.)", ""):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+
+    def num(x: Any, unit: str, signed: bool = False) -> str:
+        return format_value(None if x is None or x != x else float(x), unit, signed=signed)
+
+    for r in rows[keep].itertuples(index=False):
+        unit = str(r.unit)
+        table.add_row(
+            quantity_label(str(r.metric), str(r.statistic)), num(r.previous_value, unit),
+            num(r.value, unit), num(r.change, unit, signed=True),
+            "-" if r.noise_se is None or r.noise_se != r.noise_se
+            else "±" + num(r.noise_se, unit, signed=True).lstrip("+"),
+            "beyond noise" if bool(r.flagged) else "",
+        )  # fmt: skip
+    out.print(table)
+    if c.same_seed:
+        out.print(
+            "  Both runs use the same seed: their noise is shared, so the difference is "
+            "usually less noisy than the s.e. shown (the combined s.e. of independent runs)."
+        )
+
+
+@app.command()
+def compare(
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="The what-if run.", show_default="the latest completed run"),
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            help="The official run.",
+            show_default="the latest other completed run of the same date and scenario",
+        ),
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="Scenario (repeatable).",
+            show_default="every scenario of the what-if run",
+        ),
+    ] = None,  # fmt: skip
+    output: Annotated[
+        str, typer.Option(help="Output folder of the what-if run.")
+    ] = DEFAULT_OUTPUT_DIR,
+    official_output: Annotated[
+        str | None,
+        typer.Option(help="Output folder of the official run.", show_default="--output"),
+    ] = None,
+) -> None:
+    """Put a what-if run next to the official forecast of the same date and scenario."""
+
+    def load() -> Any:
+        from pipeline.outputs.compare import CompareError, compare_runs
+
+        for folder in (output, official_output or output):
+            if not Path(folder).is_dir():
+                raise UserError(f"{folder} has no outputs yet (run 'sma-forecast run')")
+        try:
+            return compare_runs(
+                output, official_dir=official_output, run_id=run_id, against=against,
+                scenarios=scenario or None,
+            )  # fmt: skip
+        except CompareError as exc:
+            raise UserError(str(exc)) from None
+
+    for comparison in _guard(load):
+        _print_comparison(comparison)
+    out.print(
+        "difference = what-if minus official; 'beyond noise' when it exceeds 4 combined Monte "
+        "Carlo s.e. (plus the quantile resolution), as in the report's drift section."
+    )
+
+
 @app.command()
 def backtest(
     output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
