@@ -37,6 +37,7 @@ from flows.tasks import (
     publish_outputs,
     record_failure,
     simulate_blocks,
+    sobol_indices,
     write_report,
 )
 from pipeline.analysis.convergence import (
@@ -164,7 +165,12 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
 
 
 def complete_tables(prepared: PreparedRun, sim: Simulation, run_id: str) -> dict[str, Tables]:
-    """Every scenario's tables, with drift against the previous run and the inputs dataset."""
+    """Every scenario's tables, with drift against the previous run, Sobol' indices and the
+    inputs dataset."""
+    sobol = {
+        s.name: sobol_indices.submit(s, sim.settings, prepared.evidence, run_id, sim.created_at)
+        for s in prepared.scenarios
+    }
     for scenario in prepared.scenarios:
         if scenario.name not in sim.table_futures:
             sim.table_futures[scenario.name] = build_tables.submit(
@@ -179,6 +185,10 @@ def complete_tables(prepared: PreparedRun, sim: Simulation, run_id: str) -> dict
                                as_of=sim.settings.as_of, created_at=sim.created_at)  # fmt: skip
         marginals = plan_for(scenario, sim.settings, prepared.evidence).marginals
         t["inputs"] = inputs_table(scenario, marginals, run_id=run_id, created_at=sim.created_at)
+        rows = sobol[scenario.name].result()
+        t["sensitivity"] = (
+            pa.concat_tables([t["sensitivity"], rows]) if "sensitivity" in t else rows
+        )
     return tables
 
 

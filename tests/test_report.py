@@ -32,7 +32,7 @@ from pipeline.report import (
 )
 from pipeline.report.drawing import QUANTILE_LEVELS, cdf_points
 from pipeline.report.figures import density_bins
-from pipeline.report.format import input_label
+from pipeline.report.format import factor_label, input_label
 from pipeline.report.html import round_thresholds
 from pipeline.spec.distributions import (
     BernoulliSpec,
@@ -135,8 +135,8 @@ def test_report_is_written_where_documented(report: Path, parquet_only: Path) ->
 def test_every_image_exists_and_is_a_valid_png(report: Path) -> None:
     page = parse(report)
     images = [v for tag, attr, v in page.refs if tag == "img" and attr == "src"]
-    # scenarios, exceedance, timing, distribution, fan, history, and a tornado per scenario
-    assert len(images) == 6 + len(SCENARIOS)
+    # scenarios, exceedance, timing, distribution, fan, history, Sobol, a tornado per scenario
+    assert len(images) == 7 + len(SCENARIOS)
     for src in images:
         path = report.parent / src
         assert path.is_file(), src
@@ -232,7 +232,7 @@ def test_page_shows_summary_drift_assumptions_and_provenance(
     # provenance of the shown run
     assert outputs["second"] in html and "20260301" in html and "sma-forecast 0.1.0" in html
     # each chart has a caption saying how to read it
-    assert html.count("<figcaption>") == 6 + len(SCENARIOS)
+    assert html.count("<figcaption>") == 7 + len(SCENARIOS)
     assert "3 dates" not in html and "2 dates from 2026-02-27 to 2026-03-05" in html
 
 
@@ -485,3 +485,8 @@ def test_tornado_charts_share_one_x_scale(outputs: dict[str, object]) -> None:
         "US headline ask [USD bn per year]"
     )
     assert input_label("package_deal", "yes/no") == "Package deal"
+    assert factor_label(
+        "group:korea_opening_offer_increase_pct+korea_reservation_increase_pct"
+    ) == ("together: Korea's opening offer + Korea's reservation point")
+    assert factor_label("event:troop_threat") == "chance event: troop threat"
+    assert not data.sobol.empty and set(data.sobol.method) == {"sobol"}

@@ -326,6 +326,24 @@ def _driver_figures(data: ReportData, folder: Path) -> list[Chart]:
     return tornado_charts
 
 
+def _sobol_figure(data: ReportData, folder: Path) -> list[Chart]:
+    if data.sobol.empty:
+        return []
+    figures.sobol_chart(folder / "sobol.png", data.scenarios, data.sobol)
+    n = int(data.sobol.n_trials.max())
+    return [
+        Chart(
+            "sobol.png",
+            "Sobol' indices of the first-year increase per scenario",
+            "Share of the variance of the first-year increase due to each input (or group of "
+            "correlated inputs, or chance event): the dark bar alone (first order), the light "
+            "bar including its interactions with the others (total order), with 95% bootstrap "
+            f"intervals; one scale for all scenarios. From a separate design of {n:,} model "
+            "runs per scenario; negotiations without an agreement count at the mean increase.",
+        )
+    ]
+
+
 def _history_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> list[Chart]:
     history: dict[str, pd.DataFrame] = {}
     for s, g in data.history.groupby("scenario", observed=True):
@@ -360,5 +378,6 @@ def draw_figures(data: ReportData, folder: Path) -> dict[str, list[Chart]]:
         "distribution": _distribution_figure(data, folder, colors),
         "path": _path_figure(data, folder, colors),
         "drivers": _driver_figures(data, folder),
+        "sobol": _sobol_figure(data, folder),
         "history": _history_figure(data, folder, colors),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from pipeline.report.format import input_label
+from pipeline.report.format import factor_label, input_label
 from pipeline.spec.catalog import INPUT_BY_NAME
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "density_bins",
     "distribution_chart",
     "exceedance_chart",
+    "sobol_chart",
     "timing_chart",
     "fan_chart",
     "history_chart",
@@ -493,6 +495,53 @@ def tornado_chart(
             fontsize=8,
             handlelength=1.2,
             columnspacing=1.0,
+        )
+        _save(fig, path)
+
+
+def sobol_chart(path: Path, scenarios: Sequence[str], rows: pd.DataFrame, top: int = 8) -> None:
+    """Sobol' indices of one output, one panel per scenario on one shared 0-1 scale: total
+    order (light bar) and first order (dark bar) with their 95% intervals, the ``top``
+    factors by total order. ``rows`` are ``sensitivity`` rows of method ``sobol``."""
+    nrows, ncols = _grid(len(scenarios), max_cols=2)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 0.9 + (0.6 + 0.42 * top) * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False))
+        for ax, s in zip(axes.flat, scenarios, strict=False):
+            ax.set_title(s, loc="left")
+            mine = rows[rows.scenario == s]
+            wide = mine.pivot_table(index="input", columns="statistic",
+                                    values=["value", "ci_low", "ci_high"], aggfunc="first")  # fmt: skip
+            if mine.empty or "total_order" not in wide["value"]:
+                ax.text(0.5, 0.5, "no Sobol' indices for this run", ha="center",
+                        transform=ax.transAxes)  # fmt: skip
+                continue
+            order = wide["value"]["total_order"].sort_values(ascending=False).head(top).index
+            ys = np.arange(len(order))[::-1]
+            for key, color, height in (("total_order", "#9ecae1", 0.75),
+                                       ("first_order", "#08519c", 0.4)):  # fmt: skip
+                v = wide["value"][key].reindex(order).to_numpy(float)
+                lo = wide["ci_low"][key].reindex(order).to_numpy(float)
+                hi = wide["ci_high"][key].reindex(order).to_numpy(float)
+                ax.barh(ys, np.clip(v, 0, None), height=height, color=color)
+                err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
+                ax.errorbar(np.clip(v, 0, None), ys, xerr=err, fmt="none", ecolor=_INK,
+                            elinewidth=0.8, capsize=2)  # fmt: skip
+            names = [textwrap.fill(factor_label(str(n)), 34) for n in order]
+            ax.set_yticks(ys, names, fontsize=8)
+            ax.grid(axis="y", visible=False)
+            ax.set_xlim(0, 1)
+        for ax in axes[-1, :]:
+            ax.set_xlabel("share of variance [0-1]")
+        _hide_unused(axes, len(scenarios))
+        fig.legend(
+            handles=[
+                Patch(color="#9ecae1", label="total order (alone and with others)"),
+                Patch(color="#08519c", label="first order (alone)"),
+                Line2D([], [], color=_INK, lw=0.8, label="95% interval"),
+            ],
+            loc="outside lower center",
+            ncols=3,
         )
         _save(fig, path)
 

@@ -16,6 +16,7 @@ __all__ = [
     "RawHtml",
     "escape",
     "event_label",
+    "factor_label",
     "format_timestamp",
     "format_value",
     "html_table",
@@ -165,3 +166,14 @@ def input_label(name: str, unit: str = "") -> str:
     text = INPUT_LABELS.get(name) or name.replace("_", " ")
     text = text[:1].upper() + text[1:]
     return text if unit in ("", "yes/no", "category") else f"{text} [{unit}]"
+
+
+def factor_label(name: str) -> str:
+    """A Sobol' factor in words: an input, a correlated group (``group:a+b``) or one of the
+    model's chance events (``event:x``)."""
+    if name.startswith("group:"):
+        members = [INPUT_LABELS.get(m, m.replace("_", " ")) for m in name[6:].split("+")]
+        return "together: " + " + ".join(members)
+    if name.startswith("event:"):
+        return "chance event: " + name[6:].replace("_", " ")
+    return input_label(name)

@@ -555,7 +555,10 @@ def render_html(
             "input levels are written under the name; yes/no inputs compare no with yes). Long "
             "bars mark the assumptions worth pinning down; a red bar pointing right means a "
             "higher input raises the increase.</p>"
-            '<div class="grid2">' + "".join(_figure_html(c) for c in figures["drivers"]) + "</div>",
+            '<div class="grid2">'
+            + "".join(_figure_html(c) for c in figures["drivers"])
+            + "</div>"
+            + "".join(_figure_html(c) for c in figures.get("sobol", [])),
         ),
         (
             "history",
