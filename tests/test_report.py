@@ -135,8 +135,8 @@ def test_report_is_written_where_documented(report: Path, parquet_only: Path) ->
 def test_every_image_exists_and_is_a_valid_png(report: Path) -> None:
     page = parse(report)
     images = [v for tag, attr, v in page.refs if tag == "img" and attr == "src"]
-    # scenarios, exceedance, timing, distribution, fan, history, Sobol, a tornado per scenario
-    assert len(images) == 7 + len(SCENARIOS)
+    # scenarios, exceedance, timing, distribution, fan, history, Sobol, convergence, tornadoes
+    assert len(images) == 8 + len(SCENARIOS)
     for src in images:
         path = report.parent / src
         assert path.is_file(), src
@@ -232,7 +232,7 @@ def test_page_shows_summary_drift_assumptions_and_provenance(
     # provenance of the shown run
     assert outputs["second"] in html and "20260301" in html and "sma-forecast 0.1.0" in html
     # each chart has a caption saying how to read it
-    assert html.count("<figcaption>") == 7 + len(SCENARIOS)
+    assert html.count("<figcaption>") == 8 + len(SCENARIOS)
     assert "3 dates" not in html and "2 dates from 2026-02-27 to 2026-03-05" in html
 
 
@@ -490,3 +490,16 @@ def test_tornado_charts_share_one_x_scale(outputs: dict[str, object]) -> None:
     ) == ("together: Korea's opening offer + Korea's reservation point")
     assert factor_label("event:troop_threat") == "chance event: troop threat"
     assert not data.sobol.empty and set(data.sobol.method) == {"sobol"}
+
+
+def test_summary_shows_mean_and_sd_and_the_page_has_a_precision_chart(
+    report: Path, parquet_only: Path
+) -> None:
+    html = report.read_text(encoding="utf-8")
+    summary = io.latest_summary(parquet_only)
+    rows = summary[(summary.as_of_date == D2) & (summary.scenario == SCENARIOS[0])]
+    value = rows.set_index(["metric", "statistic"]).value
+    mean, sd = value[("increase_pct", "mean")], value[("increase_pct", "sd")]
+    assert f"mean {mean:.1f}%, sd {sd:.1f}%" in html
+    precision = html[html.index('id="precision"') :]
+    assert 'src="convergence.png"' in precision[: precision.index("</figure>")]

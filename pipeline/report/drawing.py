@@ -344,6 +344,29 @@ def _sobol_figure(data: ReportData, folder: Path) -> list[Chart]:
     ]
 
 
+def _convergence_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> list[Chart]:
+    errors = {
+        s: {st: (data.se(s, "increase_pct", st), data.n(s, "increase_pct", st))
+            for st in ("p10", "p50", "p90")}
+        for s in data.scenarios
+    }  # fmt: skip
+    targets = [float(t) for t in data.runs.get("target_se", pd.Series(dtype=float)).dropna()]
+    target = min(targets) if targets else None
+    figures.convergence_chart(folder / "convergence.png", data.scenarios, errors, colors, target)
+    return [
+        Chart(
+            "convergence.png",
+            "Monte Carlo error of the first-year increase quantiles against the trial count",
+            "How precise the simulation is: each dot is the Monte Carlo standard error of a "
+            "quantile of the first-year increase in this run (how much it would move with "
+            "another seed), at the number of agreeing trials behind it; the line through it "
+            "shows the usual 1/sqrt(n) law: four times the trials halve the error. Compare "
+            "the errors with the p10-p90 ranges above: they are what a re-run could change."
+            + (" The dashed line is the run's target s.e." if target is not None else ""),
+        )
+    ]
+
+
 def _history_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> list[Chart]:
     history: dict[str, pd.DataFrame] = {}
     for s, g in data.history.groupby("scenario", observed=True):
@@ -380,4 +403,5 @@ def draw_figures(data: ReportData, folder: Path) -> dict[str, list[Chart]]:
         "drivers": _driver_figures(data, folder),
         "sobol": _sobol_figure(data, folder),
         "history": _history_figure(data, folder, colors),
+        "convergence": _convergence_figure(data, folder, colors),
     }

@@ -36,6 +36,7 @@ __all__ = [
     "exceedance_chart",
     "sobol_chart",
     "timing_chart",
+    "convergence_chart",
     "fan_chart",
     "history_chart",
     "tornado_chart",
@@ -543,6 +544,47 @@ def sobol_chart(path: Path, scenarios: Sequence[str], rows: pd.DataFrame, top: i
             loc="outside lower center",
             ncols=3,
         )
+        _save(fig, path)
+
+
+def convergence_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    errors: Mapping[str, Mapping[str, tuple[float | None, int]]],
+    colors: Mapping[str, str],
+    target: float | None = None,
+) -> None:
+    """Monte Carlo error of the headline quantiles against the trial count, one panel per
+    quantile: each scenario's measured s.e. at its trial count (dot) and the 1/sqrt(n) law
+    through it (line), from a sixteenth to sixteen times the trials run.
+
+    ``errors[scenario][statistic]`` is (s.e. [pp], trials behind it); ``target`` draws a
+    convergence gate's target s.e. as a dashed line.
+    """
+    stats_ = ("p10", "p50", "p90")
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 3.6)
+        axes = fig.subplots(1, len(stats_), sharey=True)
+        for ax, st in zip(axes, stats_, strict=True):
+            for s in scenarios:
+                se, n = errors.get(s, {}).get(st, (None, 0))
+                if se is None or not n or not math.isfinite(se) or se <= 0:
+                    continue
+                ns = np.geomspace(n / 16, n * 16, 50)
+                ax.plot(ns, se * np.sqrt(n / ns), color=colors[s], lw=1.2, alpha=0.8, label=s)
+                ax.plot([n], [se], "o", color=colors[s], ms=5)
+            if target is not None:
+                ax.axhline(target, color=_INK, ls="--", lw=1)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"first-year increase {st}", loc="left")
+            ax.set_xlabel("trials that reach an agreement")
+        axes[0].set_ylabel("Monte Carlo s.e. [pp]")
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles.append(Line2D([], [], marker="o", ls="", color="#777777", label="this run"))
+        if target is not None:
+            handles.append(Line2D([], [], color=_INK, ls="--", label="target s.e. of the run"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7))
         _save(fig, path)
 
 

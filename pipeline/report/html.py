@@ -92,10 +92,17 @@ def _median_range_cell(data: ReportData, s: str, metric: str, unit: str) -> RawH
     )
     if p50 is None:
         return RawHtml('<span class="muted">–</span>')
+    mean, sd = data.value(s, metric, "mean"), data.value(s, metric, "sd")
+    moments = (
+        f'<br><span class="muted">mean {escape(format_value(mean, unit, digits=1))}, '
+        f"sd {escape(format_value(sd, unit, digits=1))}</span>"
+        if mean is not None and sd is not None
+        else ""
+    )
     return RawHtml(
         f"<span{title}><b>{escape(format_value(p50, unit, digits=1))}</b></span><br>"
         f'<span class="muted">{escape(format_value(p10, unit, digits=1))} to '
-        f"{escape(format_value(p90, unit, digits=1))}</span>"
+        f"{escape(format_value(p90, unit, digits=1))}</span>{moments}"
     )
 
 
@@ -168,7 +175,9 @@ def _summary_section(data: ReportData) -> str:
         f"negotiations that reach an agreement {by}</b> (the second column says how many do, "
         "the third how many do not: for those there is no agreement to time). Probabilities "
         "are shares of all simulated negotiations. Hover a number to see its Monte Carlo "
-        "standard error.</p>" + html_table(headers, rows, cls="wide") + _timing_table(data, by)
+        "standard error. Under each median and range: the mean and standard deviation.</p>"
+        + html_table(headers, rows, cls="wide")
+        + _timing_table(data, by)
     )
 
 
@@ -565,6 +574,12 @@ def render_html(
             "Forecast history",
             '<h2 id="history">Forecast history</h2>'
             + "".join(_figure_html(c) for c in figures["history"]),
+        ),
+        (
+            "precision",
+            "Precision",
+            '<h2 id="precision">How precise the simulation is</h2>'
+            + "".join(_figure_html(c) for c in figures.get("convergence", [])),
         ),
         ("assumptions", "Assumptions", _assumptions_section(data)),
         ("provenance", "Provenance", _provenance_section(data)),
