@@ -134,6 +134,7 @@ class PhaseDisplay:
         self.started = self.phase_started = time.perf_counter()
         self.name = first
         self.seconds: dict[str, float] = {}
+        self.count = ""
         self.job: TaskID = self.bar.add_task(first, total=None, count="")
 
     def __enter__(self) -> PhaseDisplay:
@@ -148,9 +149,10 @@ class PhaseDisplay:
         if self.name:
             now = time.perf_counter()
             self.seconds[self.name] = self.seconds.get(self.name, 0.0) + now - self.phase_started
-            self.bar.console.print(f"  {self.name:<18}{now - self.phase_started:7.1f} s",
+            done = f"  ({self.count})" if self.count else ""
+            self.bar.console.print(f"  {self.name:<18}{now - self.phase_started:7.1f} s{done}",
                                    highlight=False)  # fmt: skip
-            self.phase_started, self.name = now, ""
+            self.phase_started, self.name, self.count = now, "", ""
 
     def phase(self, name: str) -> None:
         """Phase ``name`` starts: the previous one is printed with its seconds."""
@@ -160,7 +162,8 @@ class PhaseDisplay:
 
     def progress(self, done: int, total: int) -> None:
         """Simulation tasks: ``done`` of ``total`` finished."""
-        self.bar.update(self.job, completed=done, total=total, count=f"{done}/{total} task(s)")
+        self.count = f"{done}/{total} task(s)"
+        self.bar.update(self.job, completed=done, total=total, count=self.count)
 
     @property
     def total_seconds(self) -> float:
