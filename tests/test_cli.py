@@ -118,10 +118,14 @@ def test_run_then_show_end_to_end(prefect_harness: str, tmp_path: Path, repo_roo
     assert "baseline" in run.stdout and "status_quo_holds" in run.stdout
     assert f"outputs in {out}" in run.stdout.replace("\n", "")
     assert "Traceback" not in run.stderr and "telemetry" not in run.stderr.lower()
-    show = subprocess.run([*cli, "show", "--output", str(out), "-s", "baseline"], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=repo_root)  # fmt: skip
+    show = subprocess.run([*cli, "show", "--output", str(out), "-s", "baseline", "--all"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=repo_root)  # fmt: skip
     assert show.returncode == 0, show.stderr
     assert "increase_pct" in show.stdout and "2026-11-29" in show.stdout
+    # Phases on stderr, each with its seconds, and the total wall time at the end.
+    for phase in ("starting Prefect", "simulating", "building tables", "publishing", "report"):
+        assert re.search(rf"^  {phase} +\d+\.\d s", run.stderr, re.MULTILINE), run.stderr
+    assert re.search(r"in \d+\.\d s wall time \(starting Prefect", run.stdout.replace("\n", " "))
 
 
 def test_version_and_help_defaults() -> None:
