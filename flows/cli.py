@@ -35,7 +35,6 @@ from rich.table import Table  # noqa: E402
 
 from flows.cancellation import install_exit_handlers  # noqa: E402
 from flows.results import BacktestRunResult, ForecastRunResult  # noqa: E402
-from pipeline.outputs.headline import early_talks_key, money_key  # noqa: E402
 from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run before it starts)
     DEFAULT_BACKTEST_TRIALS,
     DEFAULT_CONFIG_DIR,
@@ -56,6 +55,37 @@ if not out.is_terminal:
     out.width = 160  # pipes and CI logs: keep tables on one line
 err = Console(stderr=True)
 T = TypeVar("T")
+
+
+def _base_default(key: str) -> str:
+    """``simulation.<key>`` of the shipped base.yaml, for --help (the file decides at run time)."""
+    try:
+        import yaml
+
+        with open(Path(DEFAULT_CONFIG_DIR) / "base.yaml", encoding="utf-8") as f:
+            value = yaml.safe_load(f)["simulation"][key]
+        return f"{value if key == 'seed' else format(value, ',')} from base.yaml"
+    except Exception:  # noqa: BLE001 - help text only: a bad file is reported when a run loads it
+        return f"simulation.{key} in base.yaml"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from flows.provenance import package_version
+
+        out.print(f"sma-forecast {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:  # fmt: skip
+    """Monte Carlo forecasts of the US-South Korea cost-sharing (SMA) negotiations."""
 
 
 class UserError(Exception):
@@ -192,70 +222,29 @@ def _drop_expected_tracebacks() -> None:
         handler.addFilter(_ExpectedFailures())
 
 
-def _print_headline(result: ForecastRunResult) -> None:
-    from pipeline.outputs.headline import horizon_label, settlement_timing
+def _print_headline(
+    result: ForecastRunResult,
+    wall_seconds: float | None = None,
+    phase_seconds: dict[str, float] | None = None,
+) -> None:
+    from flows.console import headline_tables
+    from pipeline.outputs.headline import horizon_label
 
     heads = result.headline
     by = horizon_label(next(iter(heads.values()))) if heads else "by the horizon"
-    table = Table(title=f"SMA forecast as of {result.as_of}  (run {result.run_id})")
-    first = next(iter(result.headline.values()), {})
-    money, currency = money_key(first)
-    early, early_label = early_talks_key(first)
-    for col in (
-        "scenario",
-        "increase p10",
-        "p50",
-        "p90",
-        f"1st year {currency} bn",
-        "USD m",
-        f"P(no deal {by})",
-        early_label,
-        "P(lapse)",
-        "P(furlough)",
-        "P(package)",
-    ):
-        table.add_column(col, justify="left" if col == "scenario" else "right")
-    for name, h in heads.items():
-        table.add_row(
-            name,
-            f"{_num(h['increase_pct_p10'], '.1f')}%",
-            f"{_num(h['increase_pct_p50'], '.1f')}%",
-            f"{_num(h['increase_pct_p90'], '.1f')}%",
-            _num(h.get(money_key(h)[0], float("nan")), ",.0f"),
-            _num(h["first_year_usd_m_p50"], ",.0f"),
-            f"{h['p_no_deal_by_horizon']:.2f}",
-            f"{h.get(early_talks_key(h)[0], float('nan')):.2f}",
-            f"{h['p_lapse']:.2f}",
-            f"{h['p_furlough']:.2f}",
-            f"{h['p_package_deal']:.2f}",
-        )
-    out.print(table)
-    timing = {name: settlement_timing(h) for name, h in heads.items()}
-    labels = list(dict.fromkeys(label for pairs in timing.values() for label, _ in pairs))
-    years = Table(
-        title="When agreement comes: months of talks among the trials that settle, "
-        "and the share of trials settling in each year"
-    )
-    for col in ("scenario", "months to deal if settled: p50 (p10-p90)", *labels):
-        years.add_column(col, justify="left" if col == "scenario" else "right")
-    for name, pairs in timing.items():
-        h, share = heads[name], dict(pairs)
-        years.add_row(
-            name,
-            f"{_num(h['months_to_settlement_if_settled_p50'], '.1f')} "
-            f"({_num(h['months_to_settlement_if_settled_p10'], '.1f')}-"
-            f"{_num(h['months_to_settlement_if_settled_p90'], '.1f')})",
-            *(_num(share.get(label, float("nan")), ".2f") for label in labels),
-        )
-    out.print(years)
+    title = f"SMA forecast as of {result.as_of}  (run {result.run_id})"
+    for table in headline_tables(heads, title, out.width):
+        out.print(table)
     out.print(
         "Months to deal count only the trials that settle within the horizon; "
         f"the others are the 'none {by}' share."
     )
-    out.print(
-        f"{result.n_trials:,} trials per scenario in {result.seconds:.1f} s; "
-        f"outputs in {result.output_dir}"
-    )
+    if wall_seconds is None:
+        timing = f"in {result.seconds:.1f} s"
+    else:
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in (phase_seconds or {}).items())
+        timing = f"in {wall_seconds:.1f} s wall time" + (f" ({steps})" if steps else "")
+    out.print(f"{result.n_trials:,} trials per scenario {timing}; outputs in {result.output_dir}")
     if result.target_se is not None and result.achieved_se is not None:
         out.print(
             f"convergence gate: max s.e. of increase_pct p05/p50/p95 {result.achieved_se:.3g} "
@@ -272,19 +261,33 @@ def _print_headline(result: ForecastRunResult) -> None:
 
 ScenarioOpt = Annotated[
     list[str] | None,
-    typer.Option("--scenario", "-s", help="Scenario name or YAML path (repeatable; default all)."),
+    typer.Option(
+        "--scenario",
+        "-s",
+        help="Scenario name or YAML path (repeatable).",
+        show_default="every scenario in configs/scenarios",
+    ),
 ]
 
 
 @app.command()
 def run(
     scenario: ScenarioOpt = None,
-    trials: Annotated[int | None, typer.Option(help="Trials per scenario.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: the configs' seed).")] = None,
-    as_of: Annotated[
-        str | None, typer.Option(help="As-of date YYYY-MM-DD (default today, Seoul).")
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Trials per scenario.", show_default=_base_default("n_trials")),
     ] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Trials per block.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed.", show_default=_base_default("seed"))
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="As-of date YYYY-MM-DD.", show_default="today in Asia/Seoul"),
+    ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(help="Trials per block.", show_default=_base_default("chunk_size")),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -301,7 +304,7 @@ def run(
     ] = None,
     max_trials: Annotated[
         int | None,
-        typer.Option(help="Cap on trials per scenario for --target-se (default 10,000,000)."),
+        typer.Option(help="Cap on trials per scenario for --target-se.", show_default="10,000,000"),
     ] = None,
     min_effective_trials: Annotated[
         int | None,
@@ -316,12 +319,13 @@ def run(
     dask_address: Annotated[
         str | None,
         typer.Option(
-            help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (--runner "
-            "dask; default: a local cluster of --workers processes)."
+            help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (--runner dask).",
+            show_default="a local cluster of --workers processes",
         ),
     ] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="INPUT.FIELD=VALUE override (repeatable).")
+        list[str] | None,
+        typer.Option("--set", help="INPUT.FIELD=VALUE override (repeatable).", show_default="none"),
     ] = None,
     output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
     trials_sample: Annotated[int, typer.Option(help="Trials to write to the trials dataset.")] = 0,
@@ -332,6 +336,9 @@ def run(
     debug: Annotated[bool, typer.Option(help="Print tracebacks of internal errors.")] = False,
 ) -> None:
     """Run the forecast once (by default the nightly job: all scenarios as of today)."""
+    import time
+
+    started = time.perf_counter()
 
     def prepare() -> RunRequest:
         from pipeline.compose import prepare_run
@@ -363,9 +370,11 @@ def run(
     request = _guard(prepare, debug=debug)
     _quiet_prefect(verbose)
 
-    def execute() -> ForecastRunResult:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from flows.console import PhaseDisplay
 
+    display = PhaseDisplay(err)
+
+    def execute() -> ForecastRunResult:
         from flows.forecast import forecast_flow
         from flows.progress import progress_reporting
 
@@ -373,20 +382,11 @@ def run(
                              dask_address=request.dask_address)  # fmt: skip
         if not debug:
             _drop_expected_tracebacks()
-        with Progress(
-            TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} task(s)"),
-            TimeElapsedColumn(), console=err, transient=True,
-        ) as bar:  # fmt: skip
-            job = bar.add_task("simulate", total=None)
-
-            def update(done: int, total: int) -> None:
-                bar.update(job, completed=done, total=total)
-
-            with progress_reporting(update):
-                return cast(ForecastRunResult, flow(**request.flow_parameters()))
+        with display, progress_reporting(display.progress, display.phase):
+            return cast(ForecastRunResult, flow(**request.flow_parameters()))
 
     result = _guard(execute, debug=debug)
-    _print_headline(result)
+    _print_headline(result, time.perf_counter() - started, display.seconds)
     if result.report_error is not None:
         _fail(f"the run is published but its HTML report failed ({result.report_error}); the "
               f"earlier page of {result.as_of} was removed; rebuild it with "
@@ -418,10 +418,25 @@ def validate(
         raise typer.Exit(2)
 
 
+def _statistic_text(value: float, unit: str) -> str:
+    """A summary value for the terminal: years as integers, other numbers to 4 digits."""
+    if value != value:
+        return "-"
+    if unit == "year":
+        return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+    return f"{value:,.4g}"
+
+
 @app.command()
 def show(
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help="One scenario.")] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", "-s", help="One scenario.", show_default="all")
+    ] = None,
     output: Annotated[str, typer.Option(help="Output folder.")] = DEFAULT_OUTPUT_DIR,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="Every metric and statistic (default: the headline tables)."),
+    ] = False,
 ) -> None:
     """Print the latest published summary (from the Parquet files alone)."""
 
@@ -437,16 +452,34 @@ def show(
                       "results; run `sma-forecast doctor --repair`", highlight=False)  # fmt: skip
         frame = io.latest_summary(output, scenario)
         if frame.empty:
+            if scenario is None:
+                raise UserError(f"no published summary in {output}")
+            known = sorted(set(io.latest_summary(output).scenario.astype(str)))
             raise UserError(
-                f"no published summary in {output}" + (f" for {scenario}" if scenario else "")
+                f"--scenario: no published summary for {scenario!r} in {output}; published: "
+                + (", ".join(known) if known else "none")
             )
         return frame
 
     import pyarrow as pa
 
+    from flows.console import headline_tables
     from pipeline.outputs.headline import CENSORED_METRICS, headline
 
     frame = _guard(load)
+    columns = ["metric", "statistic", "value", "n_trials"]
+    heads = {
+        str(name): headline(pa.Table.from_pandas(rows[columns], preserve_index=False))
+        for name, rows in frame.groupby("scenario", sort=True)
+    }
+    if not all_:
+        dates = sorted({str(d)[:10] for d in frame.as_of_date})
+        runs = sorted(set(frame.run_id))
+        title = f"SMA forecast as of {', '.join(dates)}  (run {', '.join(runs)})"
+        for table in headline_tables(heads, title, out.width):
+            out.print(table)
+        out.print("Every metric with its Monte Carlo s.e.: sma-forecast show --all")
+        return
     keep = {"p10", "p50", "p90", "mean", "prob"}
     # Censored timings (unsettled trials counted to the horizon) are not timings: not shown.
     frame = frame[frame.statistic.isin(keep) & ~frame.metric.isin(CENSORED_METRICS)]
@@ -457,14 +490,13 @@ def show(
                 col, justify="left" if col in ("metric", "statistic", "unit") else "right"
             )
         for row in rows.itertuples():
+            se = row.mc_standard_error
             table.add_row(
-                row.metric, row.statistic, f"{row.value:,.4g}",
-                "" if row.mc_standard_error != row.mc_standard_error else f"{row.mc_standard_error:.2g}",
-                f"{row.n_trials:,}", row.unit,
+                row.metric, row.statistic, _statistic_text(row.value, row.unit),
+                "" if se != se else f"{se:.2g}", f"{row.n_trials:,}", row.unit,
             )  # fmt: skip
         out.print(table)
-        columns = ["metric", "statistic", "value", "n_trials"]
-        out.print(_timing_text(headline(pa.Table.from_pandas(rows[columns], preserve_index=False))))
+        out.print(_timing_text(heads[str(name)]))
     out.print(
         "months_to_settlement (no-deal trials counted to the end of the horizon) is published "
         "but not shown: its quantiles are not times to agreement (docs/outputs.md)."
@@ -496,6 +528,107 @@ def report(
 
     path = _guard(build)
     out.print(f"report: {path}")
+
+
+def _print_comparison(comparison: Any) -> None:
+    """One scenario of `compare`: overrides, then ranges and probabilities side by side."""
+    from pipeline.outputs.compare import COMPARED_PROBABILITIES
+    from pipeline.outputs.drift import KEY_STATISTICS, key_metrics
+    from pipeline.report.format import format_value, quantity_label
+
+    c = comparison
+    out.print(
+        f"[bold]{escape(c.scenario)}[/] as of {c.as_of_date}: what-if run {c.whatif_run_id} "
+        f"vs official run {c.official_run_id}",
+        highlight=False,
+    )
+    if c.overrides:
+        for name, official, whatif in c.overrides:
+            out.print(f"  overridden: {escape(name)}: {escape(str(official or '-'))} -> "
+                      f"{escape(str(whatif or '-'))}", highlight=False)  # fmt: skip
+    else:
+        out.print("  no input differs (the runs differ in seed, trials, evidence or code)")
+    rows = c.rows
+    metrics = key_metrics(rows.metric.astype(str).unique())
+    keep = (rows.metric.isin(metrics) & rows.statistic.isin(KEY_STATISTICS)) | (
+        rows.metric.isin(COMPARED_PROBABILITIES) & (rows.statistic == "prob")
+    )
+    table = Table(padding=(0, 1))
+    for col in ("quantity", "official", "what-if", "difference", "noise (1 s.e.)", ""):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+
+    def num(x: Any, unit: str, signed: bool = False) -> str:
+        return format_value(None if x is None or x != x else float(x), unit, signed=signed)
+
+    for r in rows[keep].itertuples(index=False):
+        unit = str(r.unit)
+        table.add_row(
+            quantity_label(str(r.metric), str(r.statistic)), num(r.previous_value, unit),
+            num(r.value, unit), num(r.change, unit, signed=True),
+            "-" if r.noise_se is None or r.noise_se != r.noise_se
+            else "±" + num(r.noise_se, unit, signed=True).lstrip("+"),
+            "beyond noise" if bool(r.flagged) else "",
+        )  # fmt: skip
+    out.print(table)
+    if c.same_seed:
+        out.print(
+            "  Both runs use the same seed: their noise is shared, so the difference is "
+            "usually less noisy than the s.e. shown (the combined s.e. of independent runs)."
+        )
+
+
+@app.command()
+def compare(
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="The what-if run.", show_default="the latest completed run"),
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            help="The official run.",
+            show_default="the latest other completed run of the same date and scenario",
+        ),
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="Scenario (repeatable).",
+            show_default="every scenario of the what-if run",
+        ),
+    ] = None,  # fmt: skip
+    output: Annotated[
+        str, typer.Option(help="Output folder of the what-if run.")
+    ] = DEFAULT_OUTPUT_DIR,
+    official_output: Annotated[
+        str | None,
+        typer.Option(help="Output folder of the official run.", show_default="--output"),
+    ] = None,
+) -> None:
+    """Put a what-if run next to the official forecast of the same date and scenario."""
+
+    def load() -> Any:
+        from pipeline.outputs.compare import CompareError, compare_runs
+
+        for folder in (output, official_output or output):
+            if not Path(folder).is_dir():
+                raise UserError(f"{folder} has no outputs yet (run 'sma-forecast run')")
+        try:
+            return compare_runs(
+                output, official_dir=official_output, run_id=run_id, against=against,
+                scenarios=scenario or None,
+            )  # fmt: skip
+        except CompareError as exc:
+            raise UserError(str(exc)) from None
+
+    for comparison in _guard(load):
+        _print_comparison(comparison)
+    out.print(
+        "difference = what-if minus official; 'beyond noise' when it exceeds 4 combined Monte "
+        "Carlo s.e. (plus the quantile resolution), as in the report's drift section."
+    )
 
 
 @app.command()

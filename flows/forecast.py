@@ -30,7 +30,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from flows import cancellation
 from flows.artifacts import publish_artifacts
 from flows.merge import Future, merge_as_completed
-from flows.progress import report_progress
+from flows.progress import report_phase, report_progress
 from flows.provenance import git_commit, package_version
 from flows.results import ForecastRunResult
 from flows.runners import task_runner
@@ -39,6 +39,7 @@ from flows.tasks import (
     publish_outputs,
     record_failure,
     simulate_blocks,
+    sobol_indices,
     write_report,
 )
 from pipeline.analysis.convergence import (
@@ -168,7 +169,12 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
 
 
 def complete_tables(prepared: PreparedRun, sim: Simulation, run_id: str) -> dict[str, Tables]:
-    """Every scenario's tables, with drift against the previous run and the inputs dataset."""
+    """Every scenario's tables, with drift against the previous run, Sobol' indices and the
+    inputs dataset."""
+    sobol = {
+        s.name: sobol_indices.submit(s, sim.settings, prepared.evidence, run_id, sim.created_at)
+        for s in prepared.scenarios
+    }
     for scenario in prepared.scenarios:
         if scenario.name not in sim.table_futures:
             sim.table_futures[scenario.name] = build_tables.submit(
@@ -183,6 +189,10 @@ def complete_tables(prepared: PreparedRun, sim: Simulation, run_id: str) -> dict
                                as_of=sim.settings.as_of, created_at=sim.created_at)  # fmt: skip
         marginals = plan_for(scenario, sim.settings, prepared.evidence).marginals
         t["inputs"] = inputs_table(scenario, marginals, run_id=run_id, created_at=sim.created_at)
+        rows = sobol[scenario.name].result()
+        t["sensitivity"] = (
+            pa.concat_tables([t["sensitivity"], rows]) if "sensitivity" in t else rows
+        )
     return tables
 
 
@@ -209,6 +219,7 @@ def announce(
     output_dir, as_of = prepared.request.output_dir, sim.settings.as_of
     clock = time.perf_counter()
     report_error: str | None = None
+    report_phase("report")
     try:
         report: Path | None = write_report(output_dir, as_of)
     except Exception as exc:  # noqa: BLE001 - the run is published; the page can be rebuilt
@@ -265,6 +276,7 @@ def run_request(request: RunRequest) -> ForecastRunResult:
         phases[name] = now - clock
         clock = now
 
+    report_phase("preparing")
     prepared = prepare_run(request)
     # Finish interrupted publications and move damaged files aside before anything reads them.
     for problem in io.doctor(request.output_dir, repair=True):
@@ -281,6 +293,7 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     cancellation.reset()
     try:
         with cancellation.stop_on_signals():
+            report_phase("simulating")
             sim = simulate_until_converged(prepared, record.run_id)
             lap("simulate")
             # Gates: nothing is published from too few kept trials or without a headline.
@@ -289,11 +302,13 @@ def run_request(request: RunRequest) -> ForecastRunResult:
             )
             for warning in warnings:
                 logger.warning("run %s: %s", record.run_id, warning)
+            report_phase("building tables")
             tables = complete_tables(prepared, sim, record.run_id)
             for name, t in tables.items():
                 check_headline(name, headline(t["summary"]))
             lap("tables")
             record = completed_record(record, prepared, sim)
+            report_phase("publishing")
             files = publish_outputs(request.output_dir, record, tables)
             lap("publish")
     except BaseException:

@@ -15,7 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.cancellation import stop_requested
-from pipeline.compose import GroupResult, RunSettings, run_group, scenario_tables
+from pipeline.compose import GroupResult, RunSettings, run_group, scenario_tables, sobol_table
 from pipeline.outputs import io
 from pipeline.outputs.records import RunRecord
 from pipeline.report.build import build_report
@@ -35,6 +35,15 @@ def simulate_blocks(
 def build_tables(result: GroupResult, run_id: str, created_at: dt.datetime) -> dict[str, pa.Table]:
     """The Parquet tables of one scenario (incl. rank sensitivity from the bounded sample)."""
     return scenario_tables(result, run_id=run_id, created_at=created_at)
+
+
+@task(name="sobol-indices", cache_policy=NO_CACHE)
+def sobol_indices(
+    scenario: Scenario, run: RunSettings, evidence: EvidenceState, run_id: str,
+    created_at: dt.datetime,
+) -> pa.Table:  # fmt: skip
+    """Sobol' indices of one scenario (its own small design), as ``sensitivity`` rows."""
+    return sobol_table(scenario, run, evidence, run_id=run_id, created_at=created_at)
 
 
 @task(name="publish-outputs", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

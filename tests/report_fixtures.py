@@ -21,6 +21,7 @@ from pipeline.compose import (
     resolve_scenarios,
     run_scenario,
     scenario_tables,
+    sobol_table,
 )
 from pipeline.outputs import io
 from pipeline.outputs.drift import drift_for
@@ -47,6 +48,7 @@ def publish_forecast(
     overrides: Mapping[str, object] | None = None,
     with_drift: bool = True,
     with_inputs: bool = True,
+    with_sobol: bool = True,
 ) -> tuple[str, dict[str, dict[str, pa.Table]]]:
     """Run and publish ``scenarios`` as of ``as_of``; returns (run_id, tables per scenario)."""
     chosen = resolve_scenarios(CONFIG_DIR, list(scenarios), dict(overrides or {}))
@@ -73,6 +75,10 @@ def publish_forecast(
         if with_inputs:
             plan = plan_for(scenario, run, evidence)
             t["inputs"] = inputs_table(scenario, plan.marginals, run_id=run_id, created_at=created)
+        if with_sobol:  # as the flow does: a small design of its own
+            rows = sobol_table(scenario, run, evidence, run_id=run_id, created_at=created,
+                               n_base=2**7)  # fmt: skip
+            t["sensitivity"] = pa.concat_tables([t["sensitivity"], rows])
         tables[scenario.name] = t
     record = RunRecord(
         run_id=run_id, as_of_date=as_of, flow_name="forecast", started_at=started,

@@ -321,7 +321,7 @@ def test_show_states_timing_and_hides_the_censored_quantiles(tmp_path: Path) -> 
     out = tmp_path / "outputs"
     _, tables = publish_forecast(out, ["drawn_out"], as_of=dt.date(2026, 3, 1), n_trials=1500)
     h = headline(tables["drawn_out"]["summary"])
-    result = CliRunner().invoke(cli.app, ["show", "--output", str(out), "-s", "drawn_out"])
+    result = CliRunner().invoke(cli.app, ["show", "--output", str(out), "-s", "drawn_out", "--all"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert TIMING_METRIC in text and "no_deal_by_horizon" in text and "settled_in_2031" in text

@@ -210,3 +210,26 @@ def test_same_seed_rerun_has_zero_unflagged_drift(tmp_path: Path) -> None:
     assert set(drift.previous_run_id) == {first.run_id}
     assert (drift.change.fillna(0) == 0).all() and not drift.flagged.any()
     assert second.drift_flags == 0
+
+
+def test_flow_publishes_the_sobol_indices_of_the_plain_path(flow_run_dir, repo_root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Sobol' rows (first and total order of every factor and key output) come with the run,
+    the same as the plain path's for the same seed."""
+    from pipeline.compose import sobol_table
+
+    out, result = flow_run_dir
+    published = io.read_dataset(out, "sensitivity").to_pandas()
+    evidence = evidence_as_of(load_evidence(repo_root / "configs" / "evidence.yaml"), AS_OF)
+    run = RunSettings(as_of=AS_OF, entropy=SEED, n_trials=N_TRIALS, chunk_size=CHUNK)
+    for scenario in resolve_scenarios(repo_root / "configs", ["baseline", "hardline"]):
+        plain = sobol_table(
+            scenario, run, evidence, run_id=str(result.run_id), created_at=dt.datetime.now(dt.UTC)
+        ).to_pandas()
+        flow = published[(published.scenario == scenario.name) & (published.method == "sobol")]
+        assert set(flow.statistic) == {"first_order", "total_order"}
+        key = ["metric", "input", "statistic"]
+        left = plain.set_index(key).sort_index()
+        right = flow.set_index(key).sort_index()
+        assert left.index.equals(right.index)
+        for col in ("value", "ci_low", "ci_high"):
+            np.testing.assert_array_equal(left[col].to_numpy(), right[col].to_numpy())

@@ -10,8 +10,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from report_fixtures import CONFIG_DIR, publish_forecast
 
@@ -27,6 +30,10 @@ from pipeline.report import (
     report_artifact_markdown,
     report_dir,
 )
+from pipeline.report.drawing import QUANTILE_LEVELS, cdf_points
+from pipeline.report.figures import density_bins
+from pipeline.report.format import factor_label, input_label
+from pipeline.report.html import round_thresholds
 from pipeline.spec.distributions import (
     BernoulliSpec,
     CategoricalSpec,
@@ -128,8 +135,8 @@ def test_report_is_written_where_documented(report: Path, parquet_only: Path) ->
 def test_every_image_exists_and_is_a_valid_png(report: Path) -> None:
     page = parse(report)
     images = [v for tag, attr, v in page.refs if tag == "img" and attr == "src"]
-    # scenarios, distribution, fan, history, and one tornado per scenario
-    assert len(images) == 4 + len(SCENARIOS)
+    # scenarios, exceedance, timing, distribution, fan, history, Sobol, convergence, tornadoes
+    assert len(images) == 8 + len(SCENARIOS)
     for src in images:
         path = report.parent / src
         assert path.is_file(), src
@@ -225,7 +232,7 @@ def test_page_shows_summary_drift_assumptions_and_provenance(
     # provenance of the shown run
     assert outputs["second"] in html and "20260301" in html and "sma-forecast 0.1.0" in html
     # each chart has a caption saying how to read it
-    assert html.count("<figcaption>") == 4 + len(SCENARIOS)
+    assert html.count("<figcaption>") == 8 + len(SCENARIOS)
     assert "3 dates" not in html and "2 dates from 2026-02-27 to 2026-03-05" in html
 
 
@@ -369,3 +376,130 @@ def test_inputs_table_publishes_and_reads_back(outputs: dict[str, object]) -> No
 )
 def test_describe_spec(spec: object, text: str) -> None:
     assert spec.describe() == text  # type: ignore[attr-defined]
+
+
+def test_page_opens_with_one_sentence_per_scenario(report: Path, parquet_only: Path) -> None:
+    """The answer comes before everything else: when, first year, how much (KRW and USD), risks."""
+    html = report.read_text(encoding="utf-8")
+    top = html[html.index('id="answer"') : html.index('id="about"')]
+    summary = io.latest_summary(parquet_only)
+    summary = summary[summary.as_of_date == D2]
+    for scenario in SCENARIOS:
+        rows = summary[summary.scenario == scenario].set_index(["metric", "statistic"]).value
+        item = top[top.index(f"<li><b>{scenario}</b>") :]
+        item = item[: item.index("</li>")]
+        years = {y: rows[(f"settled_in_{y}", "prob")] for y in range(2026, 2032)}
+        best = max(years, key=lambda y: years[y])
+        assert f"most likely in {best} ({years[best] * 100:.0f}%" in item
+        assert f"first year: {round(rows[('first_year', 'p50')])} (median)" in item
+        assert f"KRW {rows[('first_year_krw_bn', 'p50')]:,.0f} bn" in item
+        assert f"about USD {rows[('first_year_usd_m', 'p50')] / 1000:.2f} bn" in item
+        assert f"lapse {rows[('lapse', 'prob')] * 100:.0f}%" in item
+        assert f"no agreement by 2031 {rows[('no_deal_by_horizon', 'prob')] * 100:.0f}%" in item
+
+
+def test_exceedance_table_is_exact_from_the_histogram_counts(
+    report: Path, parquet_only: Path
+) -> None:
+    """P(increase > t) at round thresholds equals the share of the histogram's counts above t."""
+    html = report.read_text(encoding="utf-8")
+    section = html[html.index('id="exceedance"') : html.index('id="when"')]
+    assert "exceedance.png" in section
+    hists = io.read_dataset(parquet_only, "histograms").to_pandas()
+    hists = hists[(hists.metric == "increase_pct") & (hists.run_id == hists.run_id.max())]
+    table = section[section.index("first-year increase is above") :]
+    table = table[: table.index("</table>")]
+    thresholds = [float(t) for t in re.findall(r"&gt; ([+-][\d.]+)%", table)]
+    assert len(thresholds) >= 2 and all(t % 2.5 == 0 for t in thresholds)
+    for scenario in SCENARIOS:
+        h = hists[hists.scenario == scenario]
+        row = table[table.index(f"<th scope=row>{scenario}</th>") :]
+        shown = [float(x) for x in re.findall(r">(\d+\.\d)%<", row[: row.index("</tr>")])]
+        counts = h["count"].to_numpy()
+        expected = [
+            100 * counts[h.bin_lower.fillna(-np.inf).to_numpy() >= t].sum() / counts.sum()
+            for t in thresholds
+        ]
+        assert shown == pytest.approx(expected, abs=0.051)  # printed to 0.1%
+        assert shown == sorted(shown, reverse=True)
+
+
+def test_wide_tables_scroll_inside_their_column(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<table") == html.count('<div class="scroll"><table')
+    assert ".scroll { overflow-x: auto" in html
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(-50, 200, allow_nan=False), min_size=5, max_size=400),
+    width=st.sampled_from([2.5, 100.0]),
+)
+def test_cdf_points_are_exact_and_bins_conserve_the_share(
+    values: list[float], width: float
+) -> None:
+    """CDF points from a histogram and quantiles are non-decreasing, within [0, 1], end at 1,
+    and the density bins between them hold every deal once."""
+    x = np.asarray(values)
+    edges = np.arange(-50.0, 200.0 + width, width)
+    counts = np.histogram(x, bins=edges)[0]
+    inner = pd.DataFrame(
+        {"bin_index": np.arange(1, len(counts) + 1), "bin_lower": edges[:-1],
+         "bin_upper": edges[1:], "count": counts, "probability": counts / len(x)}
+    )  # fmt: skip
+    open_bins = pd.DataFrame(
+        {"bin_index": [0, len(counts) + 1], "bin_lower": [np.nan, edges[-1]],
+         "bin_upper": [edges[0], np.nan], "count": [0, 0], "probability": [0.0, 0.0]}
+    )  # fmt: skip
+    hist = pd.concat([open_bins.iloc[:1], inner, open_bins.iloc[1:]])
+    levels = {k: float(np.quantile(x, q)) for k, q in QUANTILE_LEVELS.items()}
+    xs, cdf = cdf_points(hist, {**levels, "min": float(x.min()), "max": float(x.max())})
+    assert np.all(np.diff(xs) >= 0) and np.all(np.diff(cdf) >= 0)
+    assert cdf[0] >= 0 and cdf[-1] == pytest.approx(1.0)
+    tol = 2.0 / len(x) + 1e-9  # a quantile's level vs the sample share at its value
+    for t, f in zip(xs, cdf, strict=True):
+        assert np.mean(x < t) - tol <= f <= np.mean(x <= t) + tol
+    if xs[-1] == xs[0]:
+        return  # every deal at one value: no bin to draw
+    bin_edges, shares = density_bins(xs, cdf, (xs[-1] - xs[0]) / 60.0)
+    assert bin_edges[0] == xs[0] and bin_edges[-1] == xs[-1]
+    assert shares.sum() == pytest.approx(cdf[-1] - cdf[0]) and np.all(shares >= 0)
+
+
+def test_round_thresholds() -> None:
+    assert round_thresholds(4.2, 19.0, 2.5) == [5.0, 10.0, 15.0]
+    assert round_thresholds(1712.0, 1960.0, 100.0) == [1800.0, 1900.0]
+    assert round_thresholds(3.0, 3.0, 2.5) == []
+    assert round_thresholds(-20.0, 180.0, 2.5) == [0.0, 50.0, 100.0, 150.0]
+
+
+def test_tornado_charts_share_one_x_scale(outputs: dict[str, object]) -> None:
+    from pipeline.report.data import load_report_data
+    from pipeline.report.drawing import _tornado_range
+
+    data = load_report_data(outputs["out"])  # type: ignore[arg-type]
+    lo, hi = _tornado_range(data)  # type: ignore[misc]
+    bars = data.tornado[data.tornado.statistic.str.startswith("median_at")].value
+    assert lo <= bars.min() and bars.max() <= hi
+    assert input_label("us_headline_ask_usd_bn", "USD bn per year") == (
+        "US headline ask [USD bn per year]"
+    )
+    assert input_label("package_deal", "yes/no") == "Package deal"
+    assert factor_label(
+        "group:korea_opening_offer_increase_pct+korea_reservation_increase_pct"
+    ) == ("together: Korea's opening offer + Korea's reservation point")
+    assert factor_label("event:troop_threat") == "chance event: troop threat"
+    assert not data.sobol.empty and set(data.sobol.method) == {"sobol"}
+
+
+def test_summary_shows_mean_and_sd_and_the_page_has_a_precision_chart(
+    report: Path, parquet_only: Path
+) -> None:
+    html = report.read_text(encoding="utf-8")
+    summary = io.latest_summary(parquet_only)
+    rows = summary[(summary.as_of_date == D2) & (summary.scenario == SCENARIOS[0])]
+    value = rows.set_index(["metric", "statistic"]).value
+    mean, sd = value[("increase_pct", "mean")], value[("increase_pct", "sd")]
+    assert f"mean {mean:.1f}%, sd {sd:.1f}%" in html
+    precision = html[html.index('id="precision"') :]
+    assert 'src="convergence.png"' in precision[: precision.index("</figure>")]

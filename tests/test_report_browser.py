@@ -1,10 +1,13 @@
-"""The report in a real browser: headless Chromium loads it with no console errors and its
-screenshot is not blank (tools/browser_check.py). Skipped when Chromium is not installed
-(Debian: ``apt-get install chromium``); select with ``-m browser``."""
+"""The report in a real browser: headless Chromium loads it with no console errors, nothing
+overflows the window at 1400 and 800 px and its screenshot is not blank
+(tools/browser_check.py). Screenshots go to $SMA_TEST_ARTIFACTS when set (else the test's
+temporary folder). Skipped when Chromium is not installed (Debian: ``apt-get install
+chromium``); select with ``-m browser``."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +82,27 @@ def test_check_fails_on_a_blank_page(tmp_path: Path) -> None:
     result = check(page)
     assert result.returncode == 1
     assert "blank" in result.stderr
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_report_fits_the_window_at_desktop_and_narrow_widths(
+    report: Path, tmp_path: Path, width: int
+) -> None:
+    folder = Path(os.environ.get("SMA_TEST_ARTIFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"report-{width}px.png"
+    result = check(report, "--width", str(width), "--full-page", "--screenshot", str(shot))
+    assert result.returncode == 0, result.stderr
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_fails_on_an_element_wider_than_the_window(tmp_path: Path) -> None:
+    page = tmp_path / "wide.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><link rel=icon href='data:,'></head><body>"
+        "<h1>A page with a table far wider than the window, and enough text.</h1>"
+        "<table id=wide style='width:2000px'><tr><td>cell</td></tr></table></body></html>"
+    )
+    result = check(page, "--width", "800")
+    assert result.returncode == 1
+    assert "table#wide" in result.stderr

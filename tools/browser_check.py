@@ -2,7 +2,7 @@
 """Load an HTML page in headless Chromium and check it the way a person would see it.
 
     python tools/browser_check.py outputs/reports/as_of_date=2026-03-05/index.html \
-        [--screenshot shot.png] [--chromium /usr/bin/chromium] [--timeout 60]
+        [--screenshot shot.png] [--width 1280] [--chromium /usr/bin/chromium] [--timeout 60]
 
 Exit 0 when the page loaded and:
 
@@ -12,7 +12,10 @@ Exit 0 when the page loaded and:
 * the page made no request other than ``file:``/``data:`` URLs (a self-contained page needs no
   network; the machine has none);
 * every ``<img>`` decoded (``naturalWidth > 0``);
-* the screenshot (1280 px wide, 2000 px tall, the top of the page) is not blank: more than 64
+* nothing overflows the window's width (``--width``, default 1280 px): the document is no wider
+  than the window and no element reaches past its right edge unless a parent scrolls or clips
+  it (wide tables scroll inside their column);
+* the screenshot (``--width`` px wide, 2000 px tall, the top of the page) is not blank: more than 64
   distinct colours and more than 2% of pixels differ from the most common one.
 
 Exit 1 otherwise, with one line per problem on stderr; exit 2 when Chromium cannot be started.
@@ -68,7 +71,6 @@ CHROMIUM_FLAGS = (
     "--metrics-recording-only",
     "--mute-audio",
     "--hide-scrollbars",
-    f"--window-size={WIDTH},{HEIGHT}",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 )
@@ -87,12 +89,18 @@ def find_chromium(explicit: str | None = None) -> str | None:
 
 
 @contextmanager
-def _chromium(binary: str, timeout: float) -> Iterator[str]:
+def _chromium(binary: str, timeout: float, width: int = WIDTH) -> Iterator[str]:
     """Start Chromium; yield the WebSocket URL of its first page target."""
     profile = Path(tempfile.mkdtemp(prefix="browser-check-"))
     log = (profile / "chromium.log").open("wb")
     proc = subprocess.Popen(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        [
+            binary,
+            *CHROMIUM_FLAGS,
+            f"--window-size={width},{HEIGHT}",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -194,6 +202,24 @@ class _Session:
                 self.events.append(msg)
 
 
+#: Document width and the first elements reaching past the window's right edge that no
+#: scrolling or clipping parent contains (tag#id.class and right edge in px).
+_OVERFLOW_JS = """JSON.stringify({
+  page: document.documentElement.scrollWidth,
+  elements: Array.from(document.querySelectorAll('body *')).filter(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= window.innerWidth + 1) return false;
+    for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll' || o === 'hidden') return false;
+    }
+    return true;
+  }).slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.className ? '.' + String(e.className).split(' ')[0] : '')
+    + ' right edge ' + Math.round(e.getBoundingClientRect().right) + ' px')
+})"""
+
+
 def _problems(events: list[dict[str, Any]]) -> list[str]:
     out: list[str] = []
     for e in events:
@@ -245,19 +271,20 @@ def check_page(
     screenshot: Path | None = None,
     timeout: float = 60.0,
     full_page: bool = False,
+    width: int = WIDTH,
 ) -> list[str]:
     """Load ``page`` in headless Chromium; return the problems found (empty: all good)."""
     from websockets.sync.client import connect
 
     url = page.resolve().as_uri()
     deadline = time.monotonic() + timeout
-    with _chromium(chromium, timeout) as ws_url, connect(ws_url, max_size=2**28) as ws:
+    with _chromium(chromium, timeout, width) as ws_url, connect(ws_url, max_size=2**28) as ws:
         s = _Session(ws, deadline)
         for domain in ("Page", "Runtime", "Log", "Network"):
             s.send(f"{domain}.enable")
         s.send(
             "Emulation.setDeviceMetricsOverride",
-            width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False,
+            width=width, height=HEIGHT, deviceScaleFactor=1, mobile=False,
         )  # fmt: skip
         s.events.clear()  # about:blank's own events
         nav = s.send("Page.navigate", url=url)
@@ -281,9 +308,15 @@ def check_page(
         )  # fmt: skip
         if int(text["result"]["value"]) < 20:
             problems.append("the page has (almost) no text")
+        wide = s.send("Runtime.evaluate", expression=_OVERFLOW_JS, returnByValue=True)
+        found = json.loads(wide["result"]["value"])
+        if found["page"] > width:
+            problems.append(f"the page is {found['page']} px wide in a {width} px window")
+        for what in found["elements"]:
+            problems.append(f"element overflows the {width} px window: {what}")
         if full_page:
             size = s.send("Page.getLayoutMetrics")["cssContentSize"]
-            clip = {"x": 0, "y": 0, "width": WIDTH, "height": size["height"], "scale": 1}
+            clip = {"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1}
             shot = s.send(
                 "Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True
             )
@@ -309,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-page", action="store_true", help="screenshot the whole page, not the top"
     )
+    parser.add_argument(
+        "--width", type=int, default=WIDTH, help=f"window width in px (default {WIDTH})"
+    )
     parser.add_argument("--chromium", help="Chromium executable (default: $CHROMIUM or PATH)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     args = parser.parse_args(argv)
@@ -326,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             screenshot=args.screenshot,
             timeout=args.timeout,
             full_page=args.full_page,
+            width=args.width,
         )
     except BrowserError as exc:
         _say(str(exc))

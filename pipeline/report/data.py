@@ -58,6 +58,8 @@ class ReportData:
         default_factory=dict
     )
     """scenario -> (metric, statistic) -> (value, mc_standard_error, n_trials)."""
+    sobol: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """``sensitivity`` rows of method ``sobol`` for the first-year increase (may be empty)."""
 
     def value(self, scenario: str, metric: str, statistic: str) -> float | None:
         return self.stats.get(scenario, {}).get((metric, statistic), (None, None, 0))[0]
@@ -230,6 +232,11 @@ def load_report_data(
         "sensitivity",
         here & (ds.field("method") == "tornado") & (ds.field("metric") == "increase_pct"),
     )
+    sobol = _read_frame(
+        out,
+        "sensitivity",
+        here & (ds.field("method") == "sobol") & (ds.field("metric") == "increase_pct"),
+    )
     return ReportData(
         output_dir=out,
         as_of_date=day,
@@ -243,4 +250,5 @@ def load_report_data(
         inputs=_read_frame(out, "inputs", here),
         history=_read_history(out, done, day, order),
         stats=_summary_stats(summary),
+        sobol=sobol,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -23,13 +24,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from pipeline.report.format import factor_label, input_label
 from pipeline.spec.catalog import INPUT_BY_NAME
 
 __all__ = [
     "DPI",
     "scenario_colors",
     "comparison_chart",
+    "density_bins",
     "distribution_chart",
+    "exceedance_chart",
+    "sobol_chart",
+    "timing_chart",
+    "convergence_chart",
     "fan_chart",
     "history_chart",
     "tornado_chart",
@@ -173,103 +180,180 @@ def comparison_chart(
 # --------------------------------------------------------------------------- 2. distributions
 
 
-def _inner(hist: pd.DataFrame) -> pd.DataFrame:
-    """The closed bins of one metric's BI histogram, in order."""
-    inner = hist[hist.bin_lower.notna() & hist.bin_upper.notna()]
-    return inner.sort_values("bin_index")
+def density_bins(
+    x: np.ndarray[Any, Any], cdf: np.ndarray[Any, Any], min_width: float
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Bins between known points of a CDF: (edges, share in each bin).
 
-
-def _visible_range(hists: Sequence[pd.DataFrame], tail: float = 0.005) -> tuple[float, float]:
-    """x range of the bins holding the central ``1 - 2 tail`` of every scenario's trials."""
-    lo, hi = math.inf, -math.inf
-    for h in hists:
-        full = h.sort_values("bin_index")
-        prob = full.probability.fillna(0.0).to_numpy(float)
-        if prob.sum() <= 0:
-            continue
-        cum = np.cumsum(prob) / prob.sum()
-        first = int(np.searchsorted(cum, tail, side="right"))
-        last = int(np.searchsorted(cum, 1.0 - tail, side="left"))
-        lowers, uppers = full.bin_lower.to_numpy(float), full.bin_upper.to_numpy(float)
-        a = lowers[first] if not math.isnan(lowers[first]) else uppers[first]
-        b = uppers[last] if not math.isnan(uppers[last]) else lowers[last]
-        lo, hi = min(lo, a), max(hi, b)
-    return (lo, hi) if lo < hi else (0.0, 1.0)
+    ``x`` ascending and ``cdf`` (share of trials at or below each x, non-decreasing) are exact
+    points of the empirical distribution (histogram edges and published quantiles), so each
+    bin's share is exact; points closer than ``min_width`` to the previous edge are merged.
+    """
+    keep = [0]
+    for i in range(1, len(x)):
+        if x[i] - x[keep[-1]] >= min_width:
+            keep.append(i)
+    if len(x) > 1 and keep[-1] != len(x) - 1 and x[-1] > x[0]:
+        # The last point closes the distribution: it replaces a kept point too close to it.
+        if len(keep) > 1:
+            keep[-1] = len(x) - 1
+        else:
+            keep.append(len(x) - 1)
+    edges, at = x[keep], cdf[keep]
+    return edges, np.diff(at)
 
 
 def distribution_chart(
     path: Path,
     scenarios: Sequence[str],
-    metrics: Mapping[str, str],
-    histograms: Mapping[tuple[str, str], pd.DataFrame],
+    metrics: Mapping[str, tuple[str, float, str]],
+    cdfs: Mapping[tuple[str, str], tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
     quantiles: Mapping[tuple[str, str], Mapping[str, float | None]],
     settled_share: Mapping[str, float | None],
     colors: Mapping[str, str],
 ) -> None:
-    """Histograms of the first-year settlement, one row per scenario, one column per metric.
+    """Density of the first-year settlement, one row per scenario, one column per metric.
 
-    ``metrics`` maps metric -> axis label; ``histograms[(scenario, metric)]`` holds its BI
-    histogram rows; ``quantiles[(scenario, metric)]`` its p10/p50/p90. The x range of a column
-    covers the central 99% of every scenario; the share outside it is written in the panel.
+    ``metrics`` maps metric -> (axis label, density step, step unit): the bars show the share
+    of deals per ``step`` (e.g. per 1 percentage point); ``cdfs[(scenario, metric)]`` holds
+    exact points (x, share at or below x) of its distribution among the trials that agree, and
+    the bars are drawn between them (finer where the outcomes are dense);
+    ``quantiles[(scenario, metric)]`` gives the p10/p50/p90 lines. The x range of a column
+    covers every scenario's p01 to p99.
     """
     n, cols = len(scenarios), list(metrics)
     with mpl.rc_context(_STYLE):
-        fig = _figure(12.0, 0.7 + 1.9 * n)
+        fig = _figure(12.0, 0.9 + 2.1 * n)
         axes = np.atleast_2d(fig.subplots(n, len(cols), sharex="col", squeeze=False))
-        ranges = {
-            m: _visible_range([histograms[(s, m)] for s in scenarios if (s, m) in histograms])
-            for m in cols
-        }
+        ranges: dict[str, tuple[float, float]] = {}
+        for m in cols:
+            los = [_stat(quantiles.get((s, m), {}), "p01") for s in scenarios]
+            his = [_stat(quantiles.get((s, m), {}), "p99") for s in scenarios]
+            lo, hi = np.nanmin(los + [math.inf]), np.nanmax(his + [-math.inf])
+            pad = 0.03 * (hi - lo) if hi > lo else 1.0
+            ranges[m] = (lo - pad, hi + pad) if lo < hi else (0.0, 1.0)
         for i, s in enumerate(scenarios):
             for j, m in enumerate(cols):
                 ax: Axes = axes[i, j]
                 ax.grid(axis="x", visible=False)
                 ax.set_xlim(*ranges[m])
+                ax.xaxis.set_tick_params(labelbottom=True)  # every panel labelled
+                label, step, step_unit = metrics[m]
                 if j == 0:
                     share_settled = settled_share.get(s)
                     head = s if share_settled is None else f"{s}: {share_settled:.0%} reach a deal"
                     ax.set_title(head, loc="left")
-                    ax.set_ylabel("share of deals [%]")
-                hist = histograms.get((s, m))
-                if hist is None or hist["count"].sum() == 0:
+                ax.set_ylabel(f"% of deals per {step_unit}", fontsize=8.5)
+                points = cdfs.get((s, m))
+                if points is None or len(points[0]) < 2:
                     ax.text(0.5, 0.5, "no agreement in any trial", ha="center",
                             transform=ax.transAxes)  # fmt: skip
                     continue
-                inner = _inner(hist)
-                lower = inner.bin_lower.to_numpy(float)
-                width = (inner.bin_upper - inner.bin_lower).to_numpy(float)
-                share = inner.probability.fillna(0.0).to_numpy(float) * 100.0
-                ax.bar(lower, share, width=width, align="edge", color=colors[s], alpha=0.75,
-                       edgecolor="white", linewidth=0.5)  # fmt: skip
+                lo, hi = ranges[m]
+                edges, share = density_bins(points[0], points[1], (hi - lo) / 60.0)
+                width = np.diff(edges)
+                height = share / width * step * 100.0
+                ax.bar(edges[:-1], height, width=width, align="edge", color=colors[s],
+                       alpha=0.75, edgecolor="white", linewidth=0.4)  # fmt: skip
                 q = quantiles.get((s, m), {})
                 for key, style in (("p10", "--"), ("p50", "-"), ("p90", "--")):
                     if not math.isnan(_stat(q, key)):
                         ax.axvline(_stat(q, key), color=_INK, ls=style, lw=1.3)
-                text = (
-                    f"p10 {_stat(q, 'p10'):,.1f}   median {_stat(q, 'p50'):,.1f}   "
-                    f"p90 {_stat(q, 'p90'):,.1f}"
-                )
-                prob = hist.probability.fillna(0.0).to_numpy(float)
-                lows, ups = hist.bin_lower.to_numpy(float), hist.bin_upper.to_numpy(float)
-                lo, hi = ranges[m]
-                outside = float(prob[np.nan_to_num(ups, nan=math.inf) <= lo].sum())
-                outside += float(prob[np.nan_to_num(lows, nan=-math.inf) >= hi].sum())
-                if outside >= 0.0005:
-                    text += f"\n{outside:.1%} of deals outside the range shown"
-                ax.text(0.99, 0.95, text, ha="right", va="top", fontsize=8.5,
-                        transform=ax.transAxes,
-                        bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#cccccc"})  # fmt: skip
-                ax.set_ylim(0, max(share.max(), 1.0) * 1.3)
+                ax.set_title(
+                    f"p10 {_stat(q, 'p10'):,.1f} · median {_stat(q, 'p50'):,.1f} · "
+                    f"p90 {_stat(q, 'p90'):,.1f}",
+                    loc="right", fontsize=8.5, fontweight="normal",
+                )  # fmt: skip
+                ax.set_ylim(0, max(float(height.max()), 0.1) * 1.1)
         for j, m in enumerate(cols):
-            axes[-1, j].set_xlabel(metrics[m])
+            axes[-1, j].set_xlabel(metrics[m][0])
         fig.legend(
             handles=[
                 Line2D([], [], color=_INK, ls="-", label="median (p50)"),
                 Line2D([], [], color=_INK, ls="--", label="p10 and p90 (80% of deals between)"),
             ],
-            loc="outside upper right",
+            loc="outside lower center",
             ncols=2,
         )
+        _save(fig, path)
+
+
+def exceedance_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    metrics: Mapping[str, str],
+    cdfs: Mapping[tuple[str, str], tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
+    colors: Mapping[str, str],
+) -> None:
+    """Exceedance curves: the chance that the first-year figure is above x, all scenarios on
+    one axis per metric. ``cdfs[(scenario, metric)]`` as for :func:`distribution_chart`."""
+    cols = list(metrics)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 4.4)
+        axes = np.atleast_1d(fig.subplots(1, len(cols), squeeze=False))[0]
+        for ax, m in zip(axes, cols, strict=True):
+            lo, hi = math.inf, -math.inf
+            for s in scenarios:
+                points = cdfs.get((s, m))
+                if points is None or len(points[0]) < 2:
+                    continue
+                x, cdf = points
+                ax.plot(x, (1.0 - cdf) * 100.0, color=colors[s], lw=2, label=s)
+                inner = x[(cdf > 0.005) & (cdf < 0.995)]
+                if len(inner):
+                    lo, hi = min(lo, float(inner.min())), max(hi, float(inner.max()))
+            if lo < hi:
+                pad = 0.05 * (hi - lo)
+                ax.set_xlim(lo - pad, hi + pad)
+            ax.set_ylim(0, 100)
+            ax.set_yticks([0, 10, 25, 50, 75, 90, 100])
+            ax.set_xlabel(metrics[m])
+            ax.set_ylabel("chance of more than x [% of deals]")
+            ax.set_title(f"Chance the {metrics[m].split(' [')[0]} exceeds x", loc="left")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6))
+        _save(fig, path)
+
+
+def timing_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    years: Sequence[int],
+    shares: Mapping[str, Sequence[float | None]],
+    never: Mapping[str, float | None],
+    horizon_text: str,
+) -> None:
+    """When agreement comes: one bar per scenario, split into the share of trials agreeing in
+    each year (darker: later) and the share agreeing by none (grey); each bar sums to 100%."""
+    n = len(scenarios)
+    cmap = mpl.colormaps["Blues"]
+    year_colors = [cmap(0.3 + 0.65 * k / max(len(years) - 1, 1)) for k in range(len(years))]
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 2.2 + 0.55 * n)
+        ax = fig.subplots()
+        ys = np.arange(n)[::-1]
+        for y, s in zip(ys, scenarios, strict=True):
+            left = 0.0
+            parts = [*(shares.get(s, [None] * len(years))), never.get(s)]
+            tints = [*year_colors, "#bbbbbb"]
+            for k, (p, c) in enumerate(zip(parts, tints, strict=True)):
+                value = 0.0 if p is None else float(p) * 100.0
+                ax.barh(y, value, left=left, color=c, height=0.7, edgecolor="white", lw=0.5,
+                        label=(f"{years[k]}" if k < len(years) else f"none {horizon_text}")
+                        if y == ys[0] else None)  # fmt: skip
+                if value >= 6.0:
+                    dark = k < len(years) and k >= len(years) // 2
+                    ax.text(left + value / 2, y, f"{value:.0f}%", ha="center", va="center",
+                            fontsize=8.5, color="white" if dark else _INK)  # fmt: skip
+                left += value
+        ax.set_yticks(ys, list(scenarios))
+        ax.set_xlim(0, 100)
+        ax.set_xticks([0, 25, 50, 75, 100])
+        ax.set_axisbelow(True)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel("share of simulated negotiations [%]")
+        ax.set_title("Year the agreement comes (or none by the horizon)", loc="left")
+        fig.legend(loc="outside lower center", ncols=len(years) + 1, title=None)
         _save(fig, path)
 
 
@@ -354,11 +438,13 @@ def tornado_chart(
     median: float | None,
     metric_label: str,
     top: int = 10,
+    xlim: tuple[float, float] | None = None,
 ) -> None:
     """Tornado of one scenario: the median output with each input at its low and high decile.
 
     ``rows`` are the scenario's ``sensitivity`` rows of method ``tornado`` for one metric;
-    ``median`` is the metric's overall p50 (the bars start there).
+    ``median`` is the metric's overall p50 (the bars start there); ``xlim`` is the x range
+    shared by every scenario's chart, so bars compare across scenarios.
     """
     wide = rows.pivot_table(
         index="input", columns="statistic", values=["value", "input_value", "rank"],
@@ -391,8 +477,10 @@ def tornado_chart(
             x_hi = wide["input_value"].loc[name].get("median_at_high_decile")
             lo_text, hi_text = _input_value(name, x_lo, unit), _input_value(name, x_hi, unit)
             suffix = "" if unit in ("yes/no", "category") else f" {unit}"
-            labels.append(f"{name}\n{lo_text} vs {hi_text}{suffix}")
+            labels.append(f"{input_label(name)}\n{lo_text} vs {hi_text}{suffix}")
         ax.axvline(center, color=_INK, lw=1)
+        if xlim is not None:
+            ax.set_xlim(*xlim)
         ax.set_yticks(ys, labels, fontsize=8.5)
         ax.grid(axis="y", visible=False)
         ax.set_xlabel(f"median {metric_label}")
@@ -409,6 +497,94 @@ def tornado_chart(
             handlelength=1.2,
             columnspacing=1.0,
         )
+        _save(fig, path)
+
+
+def sobol_chart(path: Path, scenarios: Sequence[str], rows: pd.DataFrame, top: int = 8) -> None:
+    """Sobol' indices of one output, one panel per scenario on one shared 0-1 scale: total
+    order (light bar) and first order (dark bar) with their 95% intervals, the ``top``
+    factors by total order. ``rows`` are ``sensitivity`` rows of method ``sobol``."""
+    nrows, ncols = _grid(len(scenarios), max_cols=2)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 0.9 + (0.6 + 0.42 * top) * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False))
+        for ax, s in zip(axes.flat, scenarios, strict=False):
+            ax.set_title(s, loc="left")
+            mine = rows[rows.scenario == s]
+            wide = mine.pivot_table(index="input", columns="statistic",
+                                    values=["value", "ci_low", "ci_high"], aggfunc="first")  # fmt: skip
+            if mine.empty or "total_order" not in wide["value"]:
+                ax.text(0.5, 0.5, "no Sobol' indices for this run", ha="center",
+                        transform=ax.transAxes)  # fmt: skip
+                continue
+            order = wide["value"]["total_order"].sort_values(ascending=False).head(top).index
+            ys = np.arange(len(order))[::-1]
+            for key, color, height in (("total_order", "#9ecae1", 0.75),
+                                       ("first_order", "#08519c", 0.4)):  # fmt: skip
+                v = wide["value"][key].reindex(order).to_numpy(float)
+                lo = wide["ci_low"][key].reindex(order).to_numpy(float)
+                hi = wide["ci_high"][key].reindex(order).to_numpy(float)
+                ax.barh(ys, np.clip(v, 0, None), height=height, color=color)
+                err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
+                ax.errorbar(np.clip(v, 0, None), ys, xerr=err, fmt="none", ecolor=_INK,
+                            elinewidth=0.8, capsize=2)  # fmt: skip
+            names = [textwrap.fill(factor_label(str(n)), 34) for n in order]
+            ax.set_yticks(ys, names, fontsize=8)
+            ax.grid(axis="y", visible=False)
+            ax.set_xlim(0, 1)
+        for ax in axes[-1, :]:
+            ax.set_xlabel("share of variance [0-1]")
+        _hide_unused(axes, len(scenarios))
+        fig.legend(
+            handles=[
+                Patch(color="#9ecae1", label="total order (alone and with others)"),
+                Patch(color="#08519c", label="first order (alone)"),
+                Line2D([], [], color=_INK, lw=0.8, label="95% interval"),
+            ],
+            loc="outside lower center",
+            ncols=3,
+        )
+        _save(fig, path)
+
+
+def convergence_chart(
+    path: Path,
+    scenarios: Sequence[str],
+    errors: Mapping[str, Mapping[str, tuple[float | None, int]]],
+    colors: Mapping[str, str],
+    target: float | None = None,
+) -> None:
+    """Monte Carlo error of the headline quantiles against the trial count, one panel per
+    quantile: each scenario's measured s.e. at its trial count (dot) and the 1/sqrt(n) law
+    through it (line), from a sixteenth to sixteen times the trials run.
+
+    ``errors[scenario][statistic]`` is (s.e. [pp], trials behind it); ``target`` draws a
+    convergence gate's target s.e. as a dashed line.
+    """
+    stats_ = ("p10", "p50", "p90")
+    with mpl.rc_context(_STYLE):
+        fig = _figure(12.0, 3.6)
+        axes = fig.subplots(1, len(stats_), sharey=True)
+        for ax, st in zip(axes, stats_, strict=True):
+            for s in scenarios:
+                se, n = errors.get(s, {}).get(st, (None, 0))
+                if se is None or not n or not math.isfinite(se) or se <= 0:
+                    continue
+                ns = np.geomspace(n / 16, n * 16, 50)
+                ax.plot(ns, se * np.sqrt(n / ns), color=colors[s], lw=1.2, alpha=0.8, label=s)
+                ax.plot([n], [se], "o", color=colors[s], ms=5)
+            if target is not None:
+                ax.axhline(target, color=_INK, ls="--", lw=1)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"first-year increase {st}", loc="left")
+            ax.set_xlabel("trials that reach an agreement")
+        axes[0].set_ylabel("Monte Carlo s.e. [pp]")
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles.append(Line2D([], [], marker="o", ls="", color="#777777", label="this run"))
+        if target is not None:
+            handles.append(Line2D([], [], color=_INK, ls="--", label="target s.e. of the run"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7))
         _save(fig, path)
 
 

@@ -11,13 +11,16 @@ from typing import Any, Final
 import pandas as pd
 
 __all__ = [
+    "INPUT_LABELS",
     "METRIC_LABELS",
     "RawHtml",
     "escape",
     "event_label",
+    "factor_label",
     "format_timestamp",
     "format_value",
     "html_table",
+    "input_label",
     "quantity_label",
 ]
 
@@ -122,4 +125,55 @@ def html_table(
             cells.append(f"<{tag}>{text}</{tag.split()[0]}>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     klass = f' class="{cls}"' if cls else ""
-    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    table = f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # Tables scroll inside their column instead of overflowing the page.
+    return f'<div class="scroll">{table}</div>'
+
+
+#: Short names of the inputs for charts (the catalog's descriptions are sentences).
+INPUT_LABELS: Final[dict[str, str]] = {
+    "trump_demand_intensity": "Trump demand intensity",
+    "post_2029_demand_intensity": "post-2029 demand intensity",
+    "us_headline_ask_usd_bn": "US headline ask",
+    "headline_anchor_pull": "pull of the headline anchor",
+    "us_working_ask_increase_pct": "US working ask",
+    "us_reservation_share_of_ask": "US reservation point, share of ask",
+    "korea_opening_offer_increase_pct": "Korea's opening offer",
+    "korea_reservation_increase_pct": "Korea's reservation point",
+    "us_concession_rate_per_month": "US concession speed",
+    "korea_concession_rate_per_month": "Korea's concession speed",
+    "negotiation_length_months": "length of talks",
+    "stalemate_concession_pp_per_month": "stalemate concession",
+    "reopen_hazard_per_month": "hazard of early reopening",
+    "successor_talks_lead_months": "lead of successor talks",
+    "package_deal": "package deal",
+    "package_offset_share": "package offset share",
+    "troop_threat_prob": "chance of a troop threat",
+    "troop_threat_korea_uplift_pct": "uplift after a troop threat",
+    "furlough_prob_given_lapse": "chance of furlough in a lapse",
+    "krw_per_usd": "exchange rate",
+    "korea_cpi_pct": "Korean CPI inflation",
+    "korea_defense_budget_growth_pct": "Korean defense budget growth",
+    "term_years_under_pressure": "term under pressure",
+    "term_years_normal": "term, normal talks",
+    "escalation_rule": "escalation rule",
+    "fixed_escalation_pct": "fixed escalation",
+}
+
+
+def input_label(name: str, unit: str = "") -> str:
+    """An input's short name with its unit, e.g. ``US headline ask [USD bn per year]``."""
+    text = INPUT_LABELS.get(name) or name.replace("_", " ")
+    text = text[:1].upper() + text[1:]
+    return text if unit in ("", "yes/no", "category") else f"{text} [{unit}]"
+
+
+def factor_label(name: str) -> str:
+    """A Sobol' factor in words: an input, a correlated group (``group:a+b``) or one of the
+    model's chance events (``event:x``)."""
+    if name.startswith("group:"):
+        members = [INPUT_LABELS.get(m, m.replace("_", " ")) for m in name[6:].split("+")]
+        return "together: " + " + ".join(members)
+    if name.startswith("event:"):
+        return "chance event: " + name[6:].replace("_", " ")
+    return input_label(name)

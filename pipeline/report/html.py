@@ -7,6 +7,8 @@ figures are drawn beforehand (pipeline/report/drawing.py) and only linked here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -15,6 +17,7 @@ import pandas as pd
 
 from pipeline.common import significant
 from pipeline.outputs.drift import KEY_STATISTICS, Z_THRESHOLD, key_metrics
+from pipeline.report.answer import answer, answer_text
 from pipeline.report.data import (
     ReportData,
     as_date,
@@ -22,7 +25,7 @@ from pipeline.report.data import (
     optional_float,
     settlement_years,
 )
-from pipeline.report.drawing import Chart, money_metric
+from pipeline.report.drawing import Chart, first_year_metrics, money_metric, threshold_shares
 from pipeline.report.format import (
     RawHtml,
     escape,
@@ -66,6 +69,8 @@ details { margin: 6px 0 10px; }
 summary { cursor: pointer; font-weight: 600; }
 code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
 .note { background: #f7f7f9; border-left: 4px solid #c9ced6; padding: 8px 12px; font-size: 0.93em; }
+ul.answer li { margin: 0 0 8px; }
+.scroll { overflow-x: auto; max-width: 100%; }
 footer { margin-top: 40px; color: #777; font-size: 0.85em; }
 """
 
@@ -87,10 +92,17 @@ def _median_range_cell(data: ReportData, s: str, metric: str, unit: str) -> RawH
     )
     if p50 is None:
         return RawHtml('<span class="muted">–</span>')
+    mean, sd = data.value(s, metric, "mean"), data.value(s, metric, "sd")
+    moments = (
+        f'<br><span class="muted">mean {escape(format_value(mean, unit, digits=1))}, '
+        f"sd {escape(format_value(sd, unit, digits=1))}</span>"
+        if mean is not None and sd is not None
+        else ""
+    )
     return RawHtml(
         f"<span{title}><b>{escape(format_value(p50, unit, digits=1))}</b></span><br>"
         f'<span class="muted">{escape(format_value(p10, unit, digits=1))} to '
-        f"{escape(format_value(p90, unit, digits=1))}</span>"
+        f"{escape(format_value(p90, unit, digits=1))}</span>{moments}"
     )
 
 
@@ -100,6 +112,24 @@ def _probability_cell(data: ReportData, s: str, metric: str) -> RawHtml:
         return RawHtml("–")
     title = f' title="Monte Carlo s.e. {se * 100:.2f} pp"' if se is not None else ""
     return RawHtml(f"<span{title}>{escape(format_value(p, 'probability'))}</span>")
+
+
+def _answer_section(data: ReportData) -> str:
+    """One sentence per scenario: when, the first year, how much, the main risks."""
+    money, currency = money_metric(data)
+    years = settlement_years(data)
+    items = []
+    for s in data.scenarios:
+        a = answer(s, functools.partial(data.value, s), years, money, currency)
+        items.append(f"<li><b>{escape(s)}</b>: {escape(answer_text(a))}</li>")
+    return (
+        '<h2 id="answer">The forecast in one sentence per scenario</h2>'
+        '<ul class="answer">' + "".join(items) + "</ul>"
+        '<p class="muted">Years: the share of all simulated negotiations reaching agreement in '
+        "that calendar year. The first year, increase and amounts describe the agreement in "
+        "the negotiations that reach one (median, then p10 to p90: 80% of them fall in that "
+        "range); risks are shares of all simulated negotiations.</p>"
+    )
 
 
 def _summary_section(data: ReportData) -> str:
@@ -145,7 +175,9 @@ def _summary_section(data: ReportData) -> str:
         f"negotiations that reach an agreement {by}</b> (the second column says how many do, "
         "the third how many do not: for those there is no agreement to time). Probabilities "
         "are shares of all simulated negotiations. Hover a number to see its Monte Carlo "
-        "standard error.</p>" + html_table(headers, rows) + _timing_table(data, by)
+        "standard error. Under each median and range: the mean and standard deviation.</p>"
+        + html_table(headers, rows, cls="wide")
+        + _timing_table(data, by)
     )
 
 
@@ -167,6 +199,56 @@ def _timing_table(data: ReportData, by: str) -> str:
         f"of those that reach none {by}; each row sums to 100% (up to rounding). The months of talks above are "
         "the timing within the agreeing share only.</p>" + html_table(headers, rows)
     )
+
+
+def round_thresholds(lo: float, hi: float, bin_width: float, most: int = 5) -> list[float]:
+    """Round thresholds spanning [lo, hi]: multiples of the smallest step among 1, 2, 2.5 and
+    5 times a power of ten (and a multiple of ``bin_width``) giving at most ``most`` values."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    for power in range(-2, 8):
+        for factor in (1.0, 2.0, 2.5, 5.0):
+            step = factor * 10.0**power
+            if step < bin_width or abs(step / bin_width - round(step / bin_width)) > 1e-9:
+                continue
+            first, last = math.ceil(lo / step), math.floor(hi / step)
+            if 0 < last - first + 1 <= most:
+                return [k * step for k in range(first, last + 1)]
+    return []
+
+
+def _exceedance_section(data: ReportData, charts: Sequence[Chart]) -> str:
+    """The exceedance chart and the chances at round thresholds, exact from the histograms."""
+    parts = ['<h2 id="exceedance">How likely is more than ...?</h2>']
+    parts += [_figure_html(c) for c in charts]
+    for metric, (label, _, _) in first_year_metrics(data).items():
+        hists = data.histograms[data.histograms.metric == metric]
+        if hists.empty:
+            continue
+        widths = (hists.bin_upper - hists.bin_lower).dropna()
+        width = float(widths.median()) if len(widths) else 1.0
+        los = [data.value(s, metric, "p05") for s in data.scenarios]
+        his = [data.value(s, metric, "p95") for s in data.scenarios]
+        lo = min((v for v in los if v is not None), default=math.nan)
+        hi = max((v for v in his if v is not None), default=math.nan)
+        thresholds = round_thresholds(lo, hi, width)
+        if not thresholds:
+            continue
+        unit = label[label.index("[") + 1 : -1] if "[" in label else ""
+        signed = unit == "%"
+        heads = [
+            "scenario",
+            *(f"> {t:+g}%" if signed else f"> {t:,.0f} {unit}" for t in thresholds),
+        ]
+        rows: list[list[object]] = []
+        for s in data.scenarios:
+            shares = threshold_shares(hists[hists.scenario == s], thresholds)
+            rows.append([s, *(format_value(p, "probability") for p in shares)])
+        parts.append(
+            f"<h3>Chance the {escape(label.split(' [')[0])} is above each threshold, if an "
+            "agreement comes</h3>" + html_table(heads, rows)
+        )
+    return "".join(parts)
 
 
 def _drift_rows(frame: pd.DataFrame) -> list[list[object]]:
@@ -215,11 +297,11 @@ def _drift_table(rows: list[list[object]]) -> str:
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     return (
-        "<table><thead><tr>"
+        '<div class="scroll"><table><thead><tr>'
         + "".join(f"<th scope=col>{escape(h)}</th>" for h in headers)
         + "</tr></thead><tbody>"
         + "".join(body)
-        + "</tbody></table>"
+        + "</tbody></table></div>"
     )
 
 
@@ -416,6 +498,7 @@ _PAGE: Final[str] = """<!DOCTYPE html>
 <p class="sub">As of <b>{as_of}</b> · {n_scen} scenario(s) · {trials} simulated negotiations per
 scenario · {runs}</p>
 <nav>{nav}</nav>
+{answer}
 <h2 id="about">How to read this page</h2>
 <div class="note"><p>The model simulates the next Special Measures Agreement negotiation many
 times. Each simulated negotiation draws every uncertain input (US demand intensity, asks,
@@ -444,6 +527,13 @@ def render_html(
     """The page for ``data`` with the drawn ``figures`` (file names relative to the page)."""
     sections: list[tuple[str, str, str]] = [
         ("summary", "Summary", _summary_section(data)),
+        ("exceedance", "Chance of more than ...", _exceedance_section(data, figures["exceedance"])),
+        (
+            "when",
+            "Timing",
+            '<h2 id="when">Timing of the agreement</h2>'
+            + "".join(_figure_html(c) for c in figures["timing"]),
+        ),
         ("changes", "What changed", _drift_section(data)),
         (
             "compare",
@@ -474,7 +564,10 @@ def render_html(
             "input levels are written under the name; yes/no inputs compare no with yes). Long "
             "bars mark the assumptions worth pinning down; a red bar pointing right means a "
             "higher input raises the increase.</p>"
-            '<div class="grid2">' + "".join(_figure_html(c) for c in figures["drivers"]) + "</div>",
+            '<div class="grid2">'
+            + "".join(_figure_html(c) for c in figures["drivers"])
+            + "</div>"
+            + "".join(_figure_html(c) for c in figures.get("sobol", [])),
         ),
         (
             "history",
@@ -482,10 +575,16 @@ def render_html(
             '<h2 id="history">Forecast history</h2>'
             + "".join(_figure_html(c) for c in figures["history"]),
         ),
+        (
+            "precision",
+            "Precision",
+            '<h2 id="precision">How precise the simulation is</h2>'
+            + "".join(_figure_html(c) for c in figures.get("convergence", [])),
+        ),
         ("assumptions", "Assumptions", _assumptions_section(data)),
         ("provenance", "Provenance", _provenance_section(data)),
     ]
-    nav = '<a href="#about">How to read</a> ' + " ".join(
+    nav = '<a href="#answer">In one sentence</a> <a href="#about">How to read</a> ' + " ".join(
         f'<a href="#{anchor}">{escape(label)}</a>' for anchor, label, _ in sections
     )
     trials = sorted({data.n(s, "settled_by_horizon", "prob") for s in data.scenarios})
@@ -502,6 +601,7 @@ def render_html(
         trials=escape(trials_text),
         runs=runs_text,
         nav=nav,
+        answer=_answer_section(data),
         body="\n".join(section for _, _, section in sections),
         built=escape(built.strftime("%Y-%m-%d %H:%M UTC")),
     )

@@ -322,6 +322,20 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[st
                 f"unknown input or setting '{parts[0]}'; inputs: {', '.join(INPUT_NAMES)}; "
                 f"settings: {', '.join(k for k in Scenario.model_fields if k != 'inputs')}",
             )
+        if parts[0] == "inputs" and len(parts) == 2 and not isinstance(value, dict):
+            # `--set INPUT=VALUE` would replace the whole distribution by a number (a whole
+            # spec given as a mapping, e.g. {dist: fixed, value: 3}, is fine).
+            spec = data.get("inputs", {}).get(parts[1])
+            dist = spec.get("dist") if isinstance(spec, dict) else None
+            fields = _spec_fields(dist)
+            raise ScenarioError(
+                "--set",
+                key,
+                f"name a field of the input: INPUT.FIELD=VALUE, e.g. {parts[1]}."
+                f"{fields[0] if fields else 'FIELD'}=...; fields of '{parts[1]}'"
+                + (f" (dist {dist})" if dist else "")
+                + f": {', '.join(fields) if fields else 'see its distribution in base.yaml'}",
+            )
         target = data
         for part in parts[:-1]:
             target = target.setdefault(part, {})
