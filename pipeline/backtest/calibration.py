@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.backtest.cases import load_cases
+from pipeline.backtest.cases import load_cases_and_priors
+from pipeline.backtest.priors import case_priors, negotiation_records
 from pipeline.backtest.realized import realized_outcomes
 from pipeline.backtest.tuning import (
     DEFAULT_TUNE_TRIALS,
@@ -49,11 +50,17 @@ def calibrate_defaults(
     The same grid and loss as the backtest's forward chaining, with all outcomes known (as they
     are for a forecast made today). docs/calibration.md records the result.
     """
-    cases, grid = load_cases(config_dir)
+    cases, grid, sources = load_cases_and_priors(config_dir)
     history = load_history(Path(data_dir) if data_dir is not None else DATA_DIR)
     realized = realized_outcomes(history)
     entropy = root_entropy(seed if seed is not None else cases[0].scenario.simulation.seed)
-    runners = {c.name: _Runner.for_case(c, history) for c in cases}
+    # Each case runs with the priors known at its start, as in the backtest: only the tuned
+    # inputs are chosen on all six outcomes.
+    records = negotiation_records(history)
+    runners = {
+        c.name: _Runner.for_case(c, history, case_priors(c, sources, records, grid.inputs).specs)
+        for c in cases
+    }
     table = _tuning_table(cases, runners, realized, grid, entropy=entropy, n_trials=n_trials)
     best = table.best(list(table.cases))
     if best is None:
