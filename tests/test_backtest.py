@@ -375,9 +375,9 @@ def test_base_yaml_holds_the_priors_tuned_on_every_case() -> None:
     base = load_scenario(CONFIGS / "base.yaml")
     _, grid = bt.load_cases(CONFIGS)
     chosen = {
-        "korea_reservation_increase_pct": (2.0, 4.0, 8.0),
+        "korea_reservation_increase_pct": (3.0, 6.0, 12.0),
         "us_reservation_share_of_ask": (0.15, 0.3, 0.5),
-        "negotiation_length_months": (2.0, 4.0, 9.0),
+        "negotiation_length_months": (3.0, 6.0, 13.5),
         "headline_anchor_pull": (0.02, 0.08, 0.2),
     }
     assert set(chosen) == set(grid.inputs)

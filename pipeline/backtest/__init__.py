@@ -8,7 +8,12 @@ numpy, scipy, pandas. Never prefect or matplotlib.
 """
 
 from pipeline.backtest.baselines import BASELINE_GRID_SIZE, baseline_samples
-from pipeline.backtest.calibration import Calibration, calibrate_defaults, describe_priors
+from pipeline.backtest.calibration import (
+    Calibration,
+    built_defaults,
+    calibrate_defaults,
+    describe_priors,
+)
 from pipeline.backtest.cases import (
     CASES_FILE,
     Case,
@@ -24,6 +29,14 @@ from pipeline.backtest.forecasts import (
     BacktestForecasts,
     CaseForecast,
     backtest_forecasts,
+)
+from pipeline.backtest.priors import (
+    BUILT_INPUTS,
+    CasePriors,
+    NegotiationRecord,
+    build_priors,
+    case_priors,
+    negotiation_records,
 )
 from pipeline.backtest.realized import (
     Realized,
@@ -49,6 +62,12 @@ from pipeline.backtest.scores import (
 from pipeline.backtest.tuning import DEFAULT_TUNE_TRIALS, TuningTable, start_offset_months
 
 __all__ = [
+    "BUILT_INPUTS",
+    "CasePriors",
+    "NegotiationRecord",
+    "build_priors",
+    "case_priors",
+    "negotiation_records",
     "BASELINE_GRID_SIZE",
     "CASES_FILE",
     "COVERAGE_LEVELS",
@@ -71,6 +90,7 @@ __all__ = [
     "aggregate_scores",
     "backtest_forecasts",
     "backtest_table",
+    "built_defaults",
     "baseline_samples",
     "calibrate_defaults",
     "crps_ratios",

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.backtest.cases import load_cases_and_priors
-from pipeline.backtest.priors import case_priors, negotiation_records
+from pipeline.backtest.priors import (
+    build_priors,
+    case_priors,
+    negotiation_records,
+    records_known_by,
+)
 from pipeline.backtest.realized import realized_outcomes
 from pipeline.backtest.tuning import (
     DEFAULT_TUNE_TRIALS,
@@ -82,6 +88,18 @@ def calibrate_defaults(
         untuned_loss=float(np.mean(untuned)),
         table=table,
     )
+
+
+def built_defaults(
+    config_dir: str | Path, *, data_dir: str | Path | None = None, as_of: date | None = None
+) -> dict[str, InputSpec]:
+    """The built inputs' priors from every negotiation public by ``as_of`` (default: all of
+    data/): what configs/base.yaml holds for them (the same builder the backtest runs per case)."""
+    _, _, sources = load_cases_and_priors(config_dir)
+    history = load_history(Path(data_dir) if data_dir is not None else DATA_DIR)
+    records = negotiation_records(history)
+    known = records_known_by(records, as_of or date.max, max(records) + 1)
+    return build_priors(known, {n: d.spec for n, d in sources.no_history.items()})
 
 
 def describe_priors(priors: Mapping[str, Any]) -> str:
