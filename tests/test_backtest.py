@@ -415,3 +415,24 @@ def test_score_rows_carry_exactly_the_table_builders_columns() -> None:
     bad["extra"] = 1
     with pytest.raises(ValueError, match=r"missing columns \['priors'\], unknown \['extra'\]"):
         build_backtest_table([bad], run_id="r", created_at=CREATED)
+
+
+def test_target_checks_measure_the_documented_targets(scores: pa.Table) -> None:
+    df = scores.to_pandas()
+    checks = {c.name: c for c in bt.target_checks(scores)}
+    assert len(checks) == 8
+    model = df[df["forecaster"] == "model"]
+    crps = model[(model["target"] == "increase_pct") & (model["score"] == "crps")]["value"]
+    assert checks["increase CRPS, 7th-12th [pp]"].value == pytest.approx(crps.mean())
+    assert checks["increase CRPS, 7th-12th [pp]"].met == (crps.mean() <= 2.2)
+    months = model[(model["target"] == "months_to_settlement") & (model["score"] == "crps")]
+    nine_on = months[months["sma_number"] >= 9]["value"].mean()
+    assert checks["months CRPS, 9th-12th"].value == pytest.approx(nine_on)
+    pits = model[model["score"] == "pit"]["value"]
+    assert checks["lowest PIT"].value == pits.min()
+    assert checks["highest PIT"].met == (pits.max() <= 0.98)
+    assert "calibration targets (docs/calibration.md)" in bt.backtest_table(scores)
+    # A missing case makes a target unmeasurable: reported as not met, never as met.
+    partial = {c.name: c for c in bt.target_checks(df[df["sma_number"] != 12])}
+    assert np.isnan(partial["increase CRPS, 7th-12th [pp]"].value)
+    assert not partial["increase CRPS, 7th-12th [pp]"].met

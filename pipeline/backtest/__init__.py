@@ -51,6 +51,7 @@ from pipeline.backtest.scores import (
     FORECASTERS,
     TARGETS,
     ScoreRow,
+    TargetCheck,
     aggregate_scores,
     backtest_table,
     crps_ratios,
@@ -58,10 +59,13 @@ from pipeline.backtest.scores import (
     score_forecasts,
     score_rows,
     score_samples,
+    target_checks,
 )
 from pipeline.backtest.tuning import DEFAULT_TUNE_TRIALS, TuningTable, start_offset_months
 
 __all__ = [
+    "TargetCheck",
+    "target_checks",
     "BUILT_INPUTS",
     "CasePriors",
     "NegotiationRecord",
