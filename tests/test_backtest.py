@@ -47,6 +47,9 @@ def small_config(tmp_path: Path) -> Path:
         "negotiation_length_months": knobs["negotiation_length_months"][1:3],
     }
     spec["tuning"]["untuned"] = {k: spec["tuning"]["untuned"][k] for k in spec["tuning"]["knobs"]}
+    # The inputs no longer tuned need a provenance (base.yaml's value; fine for these tests).
+    for name in ("us_reservation_share_of_ask", "headline_anchor_pull"):
+        spec["priors"]["provenance"][name] = {"evidence_date": "2006-01-01", "evidence": "test"}
     cases_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
 
@@ -71,6 +74,14 @@ def edit_csv(path: Path, key: str, key_value: str, changes: dict[str, str]) -> N
         writer.writerows(rows)
 
 
+def all_priors(fc: bt.CaseForecast) -> dict[str, object]:
+    """Every input's spec the model used for a case: tuned, built or dated, else the scenario's."""
+    return {
+        n: fc.model_priors.get(n, fc.case_priors.specs.get(n, spec))
+        for n, spec in fc.case.scenario.inputs.items()
+    }
+
+
 def change_outcome(data_dir: Path, sma: int, first_year: int) -> None:
     """Rewrite one SMA's outcome in both CSV files: first-year increase, months, term, level."""
     edit_csv(
@@ -81,6 +92,10 @@ def change_outcome(data_dir: Path, sma: int, first_year: int) -> None:
             "outcome_first_year_pct": "31.0",
             "months_start_to_agreement": "2.5",
             "duration_years": "9",
+            # What the prior builder reads: asks, offer, who was in office.
+            "us_initial_ask_pct_over_prior_year": "60",
+            "korea_initial_offer": "KRW 1tn (+7.0%)",
+            "us_president_at_agreement": "Trump",
         },
     )
     edit_csv(
@@ -173,7 +188,7 @@ def test_load_cases_rejects_leaks_and_tuned_inputs(tmp_path: Path) -> None:
         scenario.read_text()
         + "  negotiation_length_months: {dist: pert, min: 2.0, mode: 6.0, max: 9.0}\n"
     )
-    with pytest.raises(ScenarioError, match="tuned input"):
+    with pytest.raises(ScenarioError, match="tuned or built input"):
         bt.load_cases(root)
 
 
@@ -233,13 +248,17 @@ def test_changing_a_case_outcome_leaves_its_forecast_unchanged(
     for b, a in zip(before.forecasts, after.forecasts, strict=True):
         assert b.case.name == a.case.name
         if b.case.sma_number <= sma:
-            # Its own (and every earlier) forecast is identical: samples and chosen priors.
+            # Its own (and every earlier) forecast is identical: samples and every input's prior.
             assert b.model_priors == a.model_priors
+            assert all_priors(b) == all_priors(a)
+            assert b.case_priors.origin == a.case_priors.origin
             for forecaster, by_target in b.samples.items():
                 for target, x in by_target.items():
                     np.testing.assert_array_equal(x, a.samples[forecaster][target])
         else:
             assert sma in a.tuned_on and sma in a.history_used
+            # The builder sees the changed ask, offer and term (not vacuous for the priors).
+            assert all_priors(b) != all_priors(a)
             changed_case |= any(
                 not np.array_equal(x, a.samples[f][t], equal_nan=True)
                 for f, by_target in b.samples.items()
@@ -259,6 +278,7 @@ def test_the_last_case_outcome_reaches_no_forecast(tmp_path: Path) -> None:
     change_outcome(data, 12, 2026)
     after = bt.backtest_forecasts(config, data_dir=data, **kwargs)
     for b, a in zip(before.forecasts, after.forecasts, strict=True):
+        assert all_priors(b) == all_priors(a)
         for forecaster, by_target in b.samples.items():
             for target, x in by_target.items():
                 np.testing.assert_array_equal(x, a.samples[forecaster][target])
@@ -355,9 +375,9 @@ def test_base_yaml_holds_the_priors_tuned_on_every_case() -> None:
     base = load_scenario(CONFIGS / "base.yaml")
     _, grid = bt.load_cases(CONFIGS)
     chosen = {
-        "korea_reservation_increase_pct": (2.0, 4.0, 8.0),
+        "korea_reservation_increase_pct": (3.0, 6.0, 12.0),
         "us_reservation_share_of_ask": (0.15, 0.3, 0.5),
-        "negotiation_length_months": (2.0, 4.0, 9.0),
+        "negotiation_length_months": (3.0, 6.0, 13.5),
         "headline_anchor_pull": (0.02, 0.08, 0.2),
     }
     assert set(chosen) == set(grid.inputs)
@@ -395,3 +415,24 @@ def test_score_rows_carry_exactly_the_table_builders_columns() -> None:
     bad["extra"] = 1
     with pytest.raises(ValueError, match=r"missing columns \['priors'\], unknown \['extra'\]"):
         build_backtest_table([bad], run_id="r", created_at=CREATED)
+
+
+def test_target_checks_measure_the_documented_targets(scores: pa.Table) -> None:
+    df = scores.to_pandas()
+    checks = {c.name: c for c in bt.target_checks(scores)}
+    assert len(checks) == 8
+    model = df[df["forecaster"] == "model"]
+    crps = model[(model["target"] == "increase_pct") & (model["score"] == "crps")]["value"]
+    assert checks["increase CRPS, 7th-12th [pp]"].value == pytest.approx(crps.mean())
+    assert checks["increase CRPS, 7th-12th [pp]"].met == (crps.mean() <= 2.2)
+    months = model[(model["target"] == "months_to_settlement") & (model["score"] == "crps")]
+    nine_on = months[months["sma_number"] >= 9]["value"].mean()
+    assert checks["months CRPS, 9th-12th"].value == pytest.approx(nine_on)
+    pits = model[model["score"] == "pit"]["value"]
+    assert checks["lowest PIT"].value == pits.min()
+    assert checks["highest PIT"].met == (pits.max() <= 0.98)
+    assert "calibration targets (docs/calibration.md)" in bt.backtest_table(scores)
+    # A missing case makes a target unmeasurable: reported as not met, never as met.
+    partial = {c.name: c for c in bt.target_checks(df[df["sma_number"] != 12])}
+    assert np.isnan(partial["increase CRPS, 7th-12th [pp]"].value)
+    assert not partial["increase CRPS, 7th-12th [pp]"].met

@@ -8,7 +8,12 @@ numpy, scipy, pandas. Never prefect or matplotlib.
 """
 
 from pipeline.backtest.baselines import BASELINE_GRID_SIZE, baseline_samples
-from pipeline.backtest.calibration import Calibration, calibrate_defaults, describe_priors
+from pipeline.backtest.calibration import (
+    Calibration,
+    built_defaults,
+    calibrate_defaults,
+    describe_priors,
+)
 from pipeline.backtest.cases import (
     CASES_FILE,
     Case,
@@ -25,6 +30,14 @@ from pipeline.backtest.forecasts import (
     CaseForecast,
     backtest_forecasts,
 )
+from pipeline.backtest.priors import (
+    BUILT_INPUTS,
+    CasePriors,
+    NegotiationRecord,
+    build_priors,
+    case_priors,
+    negotiation_records,
+)
 from pipeline.backtest.realized import (
     Realized,
     known_by,
@@ -38,6 +51,7 @@ from pipeline.backtest.scores import (
     FORECASTERS,
     TARGETS,
     ScoreRow,
+    TargetCheck,
     aggregate_scores,
     backtest_table,
     crps_ratios,
@@ -45,10 +59,19 @@ from pipeline.backtest.scores import (
     score_forecasts,
     score_rows,
     score_samples,
+    target_checks,
 )
 from pipeline.backtest.tuning import DEFAULT_TUNE_TRIALS, TuningTable, start_offset_months
 
 __all__ = [
+    "TargetCheck",
+    "target_checks",
+    "BUILT_INPUTS",
+    "CasePriors",
+    "NegotiationRecord",
+    "build_priors",
+    "case_priors",
+    "negotiation_records",
     "BASELINE_GRID_SIZE",
     "CASES_FILE",
     "COVERAGE_LEVELS",
@@ -71,6 +94,7 @@ __all__ = [
     "aggregate_scores",
     "backtest_forecasts",
     "backtest_table",
+    "built_defaults",
     "baseline_samples",
     "calibrate_defaults",
     "crps_ratios",

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.backtest.cases import load_cases
+from pipeline.backtest.cases import load_cases_and_priors
+from pipeline.backtest.priors import (
+    build_priors,
+    case_priors,
+    negotiation_records,
+    records_known_by,
+)
 from pipeline.backtest.realized import realized_outcomes
 from pipeline.backtest.tuning import (
     DEFAULT_TUNE_TRIALS,
@@ -49,11 +56,17 @@ def calibrate_defaults(
     The same grid and loss as the backtest's forward chaining, with all outcomes known (as they
     are for a forecast made today). docs/calibration.md records the result.
     """
-    cases, grid = load_cases(config_dir)
+    cases, grid, sources = load_cases_and_priors(config_dir)
     history = load_history(Path(data_dir) if data_dir is not None else DATA_DIR)
     realized = realized_outcomes(history)
     entropy = root_entropy(seed if seed is not None else cases[0].scenario.simulation.seed)
-    runners = {c.name: _Runner.for_case(c, history) for c in cases}
+    # Each case runs with the priors known at its start, as in the backtest: only the tuned
+    # inputs are chosen on all six outcomes.
+    records = negotiation_records(history)
+    runners = {
+        c.name: _Runner.for_case(c, history, case_priors(c, sources, records, grid.inputs).specs)
+        for c in cases
+    }
     table = _tuning_table(cases, runners, realized, grid, entropy=entropy, n_trials=n_trials)
     best = table.best(list(table.cases))
     if best is None:
@@ -75,6 +88,18 @@ def calibrate_defaults(
         untuned_loss=float(np.mean(untuned)),
         table=table,
     )
+
+
+def built_defaults(
+    config_dir: str | Path, *, data_dir: str | Path | None = None, as_of: date | None = None
+) -> dict[str, InputSpec]:
+    """The built inputs' priors from every negotiation public by ``as_of`` (default: all of
+    data/): what configs/base.yaml holds for them (the same builder the backtest runs per case)."""
+    _, _, sources = load_cases_and_priors(config_dir)
+    history = load_history(Path(data_dir) if data_dir is not None else DATA_DIR)
+    records = negotiation_records(history)
+    known = records_known_by(records, as_of or date.max, max(records) + 1)
+    return build_priors(known, {n: d.spec for n, d in sources.no_history.items()})
 
 
 def describe_priors(priors: Mapping[str, Any]) -> str:

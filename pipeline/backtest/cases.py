@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from pipeline.backtest.priors import BUILT_INPUTS
 from pipeline.spec.catalog import INPUT_BY_NAME, INPUT_NAMES
 from pipeline.spec.distributions import InputSpec, Marginal, marginal
 from pipeline.spec.scenario import Scenario, ScenarioError, load_scenario, read_yaml
@@ -77,11 +78,35 @@ class TuningSpec(_Strict):
         return self
 
 
+class DatedPriorSpec(_Strict):
+    """A prior and the date of the latest evidence behind it."""
+
+    spec: dict[str, Any]
+    evidence_date: date
+    evidence: str = Field(min_length=1)
+
+
+class ProvenanceSpec(_Strict):
+    """Where base.yaml's prior for an input comes from, and what a case before that uses."""
+
+    evidence_date: date
+    evidence: str = Field(min_length=1)
+    before: DatedPriorSpec | None = None
+
+
+class PriorsSpec(_Strict):
+    """The out-of-sample priors section of cases.yaml (pipeline.backtest.priors)."""
+
+    no_history: dict[str, DatedPriorSpec]
+    provenance: dict[str, ProvenanceSpec]
+
+
 class CasesFile(_Strict):
     """configs/backtest/cases.yaml."""
 
     cases: list[CaseSpec] = Field(min_length=1)
     tuning: TuningSpec
+    priors: PriorsSpec
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +121,32 @@ class Case:
     scenario_path: Path
     own_inputs: frozenset[str]
     """Inputs the case file itself sets (the rest come from base.yaml)."""
+
+
+@dataclass(frozen=True)
+class DatedPrior:
+    """A validated prior with the date of the latest evidence behind it."""
+
+    spec: InputSpec
+    evidence_date: date
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Date of the evidence behind base.yaml's prior for one input, and the earlier prior."""
+
+    evidence_date: date
+    evidence: str
+    before: DatedPrior | None
+
+
+@dataclass(frozen=True, eq=False)
+class PriorSources:
+    """The builder's fallbacks and every other input's provenance (cases.yaml, ``priors``)."""
+
+    no_history: dict[str, DatedPrior]
+    provenance: dict[str, Provenance]
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,12 +198,70 @@ def _validate_spec(name: str, raw: Any, where: str) -> InputSpec:
     return spec  # type: ignore[no-any-return]
 
 
+def _dated(name: str, raw: DatedPriorSpec, where: str) -> DatedPrior:
+    """A dated prior, checked as a scenario's input is (pipeline.spec.distributions)."""
+    try:
+        spec = _SPEC_ADAPTER.validate_python(raw.spec)
+        spec.check_support(INPUT_BY_NAME[name])
+    except ValidationError as exc:
+        msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ScenarioError(where, name, msg) from None
+    except ValueError as exc:
+        raise ScenarioError(where, name, str(exc)) from None
+    return DatedPrior(spec, raw.evidence_date, raw.evidence)
+
+
+def _prior_sources(parsed: PriorsSpec, tuned: tuple[str, ...], shown: str) -> PriorSources:
+    """Validate the priors section: every input has exactly one out-of-sample source."""
+    built = set(BUILT_INPUTS)
+    prov = set(parsed.provenance)
+    unknown = sorted((prov | set(parsed.no_history)) - set(INPUT_NAMES))
+    if unknown:
+        raise ScenarioError(shown, "priors", f"unknown input(s) {unknown}")
+    if set(parsed.no_history) != built:
+        raise ScenarioError(
+            shown, "priors.no_history", f"must name exactly the built inputs {sorted(built)}"
+        )
+    overlap = sorted(prov & (built | set(tuned)))
+    if overlap:
+        raise ScenarioError(
+            shown, "priors.provenance", f"{overlap} are built or tuned: no provenance needed"
+        )
+    missing = sorted(set(INPUT_NAMES) - prov - built - set(tuned))
+    if missing:
+        raise ScenarioError(
+            shown,
+            "priors.provenance",
+            f"no source for input(s) {missing}: give the date of the evidence behind each",
+        )
+    return PriorSources(
+        no_history={
+            n: _dated(n, d, f"{shown}: priors.no_history") for n, d in parsed.no_history.items()
+        },
+        provenance={
+            n: Provenance(
+                p.evidence_date,
+                p.evidence,
+                None if p.before is None else _dated(n, p.before, f"{shown}: priors.provenance"),
+            )
+            for n, p in parsed.provenance.items()
+        },
+    )
+
+
 def load_cases(config_dir: str | Path) -> tuple[list[Case], TuningGrid]:
     """Read ``<config_dir>/backtest/cases.yaml``, its scenario files and the tuning grid.
 
     Raises :class:`ScenarioError` naming the file and field when something is invalid, including
-    a case file that sets a tuned input (tuning would silently not apply to it).
+    a case file that sets a tuned or built input (tuning or the builder would silently not
+    apply to it) and an input with no out-of-sample source (``priors``).
     """
+    cases, grid, _ = load_cases_and_priors(config_dir)
+    return cases, grid
+
+
+def load_cases_and_priors(config_dir: str | Path) -> tuple[list[Case], TuningGrid, PriorSources]:
+    """:func:`load_cases` plus the priors section (:mod:`pipeline.backtest.priors`)."""
     folder = Path(config_dir) / "backtest"
     path = folder / CASES_FILE
     shown = str(path)
@@ -173,6 +282,7 @@ def load_cases(config_dir: str | Path) -> tuple[list[Case], TuningGrid]:
             for n, specs in parsed.tuning.knobs.items()
         },
     )
+    sources = _prior_sources(parsed.priors, grid.inputs, shown)
     cases: list[Case] = []
     seen: set[str] = set()
     for spec in parsed.cases:
@@ -181,12 +291,13 @@ def load_cases(config_dir: str | Path) -> tuple[list[Case], TuningGrid]:
         seen.add(spec.name)
         scenario_path = folder / spec.scenario
         own = read_yaml(scenario_path, str(scenario_path)).get("inputs") or {}
-        clash = sorted(set(own) & set(grid.inputs))
+        clash = sorted(set(own) & (set(grid.inputs) | set(BUILT_INPUTS)))
         if clash:
             raise ScenarioError(
                 str(scenario_path),
                 "inputs",
-                f"sets tuned input(s) {clash}; tuned priors come from cases.yaml (tuning)",
+                f"sets tuned or built input(s) {clash}; those priors come from cases.yaml "
+                "(tuning) and data/ (pipeline.backtest.priors)",
             )
         scenario = load_scenario(scenario_path)
         if scenario.name != spec.name:
@@ -205,4 +316,4 @@ def load_cases(config_dir: str | Path) -> tuple[list[Case], TuningGrid]:
             )
         )
     cases.sort(key=lambda c: c.talks_start)
-    return cases, grid
+    return cases, grid, sources

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.backtest.baselines import baseline_samples
-from pipeline.backtest.cases import Case, load_cases
+from pipeline.backtest.cases import Case, load_cases_and_priors
+from pipeline.backtest.priors import CasePriors, case_priors, negotiation_records
 from pipeline.backtest.realized import Realized, known_by, realized_outcomes
 from pipeline.backtest.tuning import (
     DEFAULT_TUNE_TRIALS,
@@ -33,6 +34,8 @@ class CaseForecast:
     realized: Realized
     model_priors: dict[str, InputSpec]
     """The tuned inputs' specs the model used for this case."""
+    case_priors: CasePriors
+    """Every other input's out-of-sample prior and where it came from."""
     tuned_on: tuple[int, ...]
     """SMA numbers whose outcomes chose ``model_priors`` (empty: untuned)."""
     history_used: tuple[int, ...]
@@ -72,14 +75,16 @@ def backtest_forecasts(
     """
     if n_trials < 1 or n_tune_trials < 1:
         raise ValueError("n_trials and n_tune_trials must be positive")
-    cases, grid = load_cases(config_dir)
+    cases, grid, sources = load_cases_and_priors(config_dir)
     history = load_history(Path(data_dir) if data_dir is not None else DATA_DIR)
     realized = realized_outcomes(history)
     missing = [c.name for c in cases if c.sma_number not in realized]
     if missing:
         raise ValueError(f"no row in sma_negotiations.csv for case(s) {missing}")
     entropy = root_entropy(seed if seed is not None else cases[0].scenario.simulation.seed)
-    runners = {c.name: _Runner.for_case(c, history) for c in cases}
+    records = negotiation_records(history)
+    priors_of = {c.name: case_priors(c, sources, records, grid.inputs) for c in cases}
+    runners = {c.name: _Runner.for_case(c, history, priors_of[c.name].specs) for c in cases}
     # Only cases that some later case may learn from need the whole grid.
     learners = {o.name for c in cases for o in _tuning_set(c, cases, realized)}
     table = _tuning_table(
@@ -106,6 +111,7 @@ def backtest_forecasts(
                 case=case,
                 realized=realized[case.sma_number],
                 model_priors=dict(priors),
+                case_priors=priors_of[case.name],
                 tuned_on=tuple(c.sma_number for c in tuning_cases),
                 history_used=tuple(r.sma_number for r in known),
                 samples=samples,

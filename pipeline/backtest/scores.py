@@ -271,6 +271,62 @@ def crps_ratios(scores: pa.Table | pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class TargetCheck:
+    """One calibration target of docs/calibration.md and whether the backtest meets it."""
+
+    name: str
+    value: float
+    limit: str
+    met: bool
+
+
+def target_checks(scores: pa.Table | pd.DataFrame) -> list[TargetCheck]:
+    """The calibration targets (issue 11; docs/calibration.md) measured on a backtest.
+
+    Mean CRPS of the increase <= 2.2 pp over the 7th-12th; months <= 2.74 over the 9th-12th and
+    over the 7th-12th; the model's 80% interval holds at least 4 of 6 outcomes for both; no PIT
+    below 0.02 or above 0.98; lapse Brier no worse than the historical frequency's. A target
+    whose cases are missing from ``scores`` is reported as not met (NaN).
+    """
+    df = _frame(scores)
+    model = df[df["forecaster"] == "model"]
+
+    def mean(target: str, score: str, smas: range, forecaster: str = "model") -> float:
+        sel = df[
+            (df["forecaster"] == forecaster)
+            & (df["target"] == target)
+            & (df["score"] == score)
+            & df["sma_number"].isin(list(smas))
+        ]
+        ok = len(sel) == len(smas) and bool(sel["value"].notna().all())
+        return float(sel["value"].mean()) if ok else float("nan")
+
+    all_cases = range(7, 13)
+    pits = model[(model["score"] == "pit") & model["target"].isin(["increase_pct",
+                 "months_to_settlement"])]["value"]  # fmt: skip
+    checks = [
+        ("increase CRPS, 7th-12th [pp]", mean("increase_pct", "crps", all_cases), "<= 2.2", 2.2),
+        ("months CRPS, 9th-12th", mean("months_to_settlement", "crps", range(9, 13)), "<= 2.74",
+         2.74),
+        ("months CRPS, 7th-12th", mean("months_to_settlement", "crps", all_cases), "<= 2.74",
+         2.74),
+    ]  # fmt: skip
+    out = [TargetCheck(n, v, lim, bool(v <= bound)) for n, v, lim, bound in checks]
+    for target, label in (("increase_pct", "increase"), ("months_to_settlement", "months")):
+        held = mean(target, "covers_80", all_cases) * len(all_cases)
+        out.append(TargetCheck(f"{label} 80% interval holds", held, ">= 4 of 6", bool(held >= 4)))
+    low, high = float(pits.min()), float(pits.max())
+    out.append(TargetCheck("lowest PIT", low, ">= 0.02", bool(low >= 0.02)))
+    out.append(TargetCheck("highest PIT", high, "<= 0.98", bool(high <= 0.98)))
+    brier = mean("lapse", "brier", all_cases)
+    hist = mean("lapse", "brier", all_cases, "historical")
+    out.append(
+        TargetCheck("lapse Brier", brier, f"<= {hist:.3f} (historical)", bool(brier <= hist))
+    )
+    return out
+
+
 def backtest_table(scores: pa.Table | pd.DataFrame) -> str:
     """A plain-text summary of a backtest (per case, then aggregated), for printing.
 
@@ -341,4 +397,10 @@ def backtest_table(scores: pa.Table | pd.DataFrame) -> str:
             f"CRPS ratio model / best baseline ({r['best_baseline']}) for {target}: "
             f"{r['ratio']:.2f}  ({r['model']:.3f} / {r['baseline']:.3f}; cases {r['cases']})"
         )
+    checks = target_checks(df)
+    lines.append("")
+    lines.append(f"calibration targets (docs/calibration.md): {sum(c.met for c in checks)} of "
+                 f"{len(checks)} met")  # fmt: skip
+    for c in checks:
+        lines.append(f"  {'met   ' if c.met else 'MISSED'} {c.name:<32}{c.value:>8.3f}  {c.limit}")
     return "\n".join(lines) + "\n"

@@ -39,15 +39,22 @@ class _Runner:
     case: Case
     history: History
     copula: CopulaPlan | None
+    fixed: Mapping[str, InputSpec]
+    """The case's out-of-sample priors (pipeline.backtest.priors) replacing the scenario's."""
 
     @classmethod
-    def for_case(cls, case: Case, history: History) -> _Runner:
+    def for_case(
+        cls, case: Case, history: History, fixed: Mapping[str, InputSpec] | None = None
+    ) -> _Runner:
         rc = case.scenario.rank_correlation
         plan = copula_plan(INPUT_NAMES, rc.inputs, np.asarray(rc.matrix)) if rc else None
-        return cls(case, history, plan)
+        return cls(case, history, plan, dict(fixed or {}))
 
     def run(self, priors: Mapping[str, Any], *, entropy: int, n_trials: int) -> Outcomes:
-        inputs = {n: priors.get(n, self.case.scenario.inputs[n]) for n in INPUT_NAMES}
+        """Run with ``priors`` (the tuned inputs) over the fixed priors over the scenario's."""
+        inputs = {
+            n: priors.get(n, self.fixed.get(n, self.case.scenario.inputs[n])) for n in INPUT_NAMES
+        }
         # The priors were validated on loading; model_copy keeps the scenario's other fields.
         scenario = self.case.scenario.model_copy(update={"inputs": inputs})
         chunk = min(n_trials, scenario.simulation.chunk_size)
