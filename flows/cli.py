@@ -450,7 +450,7 @@ def show(
         if any(Path(output, io.STAGING).glob(f"*/{io.JOURNAL}")):
             err.print("[bold yellow]warning:[/] an interrupted publication may hide earlier "
                       "results; run `sma-forecast doctor --repair`", highlight=False)  # fmt: skip
-        frame = io.latest_summary(output, scenario)
+        frame = io.latest_summary(output) if scenario is None else _latest_of(output, scenario)
         if frame.empty:
             if scenario is None:
                 raise UserError(f"no published summary in {output}")
@@ -575,6 +575,16 @@ def _print_comparison(comparison: Any) -> None:
             "  Both runs use the same seed: their noise is shared, so the difference is "
             "usually less noisy than the s.e. shown (the combined s.e. of independent runs)."
         )
+
+
+def _latest_of(output: str, scenario: str) -> Any:
+    """The scenario's latest summary; empty (not an error) if it was never published."""
+    from pipeline.outputs import io
+
+    try:
+        return io.latest_summary(output, scenario)
+    except ValueError:
+        return io.latest_summary(output).iloc[0:0]
 
 
 @app.command()

@@ -100,6 +100,7 @@ def start_record(prepared: PreparedRun, started: dt.datetime) -> RunRecord:
         scenarios=prepared.scenario_names, config_hash=config_hash(prepared.scenarios),
         package_version=package_version(), git_commit=git_commit(),
         prefect_flow_run_id=flow_run.id, target_se=prepared.target_se,
+        run_kind=prepared.request.run_kind, overrides=prepared.request.overrides_json(),
     )  # fmt: skip
 
 
@@ -214,14 +215,22 @@ def announce(
     phase_seconds: dict[str, float],
     warnings: Sequence[str] = (),
 ) -> ForecastRunResult:
-    """Build the report, log and publish artifacts; the run's typed result."""
+    """Build the report (official runs), log and publish artifacts; the run's typed result."""
     logger = get_run_logger()
     output_dir, as_of = prepared.request.output_dir, sim.settings.as_of
     clock = time.perf_counter()
     report_error: str | None = None
     report_phase("report")
+    report: Path | None = None
     try:
-        report: Path | None = write_report(output_dir, as_of)
+        # The date's page shows official runs only; a what-if is read with `compare`.
+        if record.is_official:
+            report = write_report(output_dir, as_of)
+        else:
+            logger.info("run %s is a what-if (%s), published under %s; compare it with "
+                        "`sma-forecast compare %s`", record.run_id, record.overrides,
+                        io.run_root(output_dir, record.run_kind, record.run_id),
+                        record.run_id)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - the run is published; the page can be rebuilt
         report = None
         report_error = f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def publish_forecast(
     with_drift: bool = True,
     with_inputs: bool = True,
     with_sobol: bool = True,
+    what_if: bool = False,
 ) -> tuple[str, dict[str, dict[str, pa.Table]]]:
     """Run and publish ``scenarios`` as of ``as_of``; returns (run_id, tables per scenario)."""
     chosen = resolve_scenarios(CONFIG_DIR, list(scenarios), dict(overrides or {}))
@@ -86,6 +88,8 @@ def publish_forecast(
         n_trials_effective=effective, seed_entropy=seed, chunk_size=CHUNK,
         sampler=chosen[0].simulation.sampler, scenarios=tuple(s.name for s in chosen),
         config_hash=config_hash(chosen), package_version="0.1.0", git_commit="0" * 40,
+        run_kind="what-if" if what_if else "official",
+        overrides=json.dumps({"set": dict(overrides or {})}, sort_keys=True) if what_if else None,
     )  # fmt: skip
     io.publish_run(out, record, tables)
     return run_id, tables

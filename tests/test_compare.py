@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from report_fixtures import publish_forecast
 from typer.testing import CliRunner
@@ -67,7 +71,7 @@ def test_against_names_the_official_run(folders: dict[str, object]) -> None:
 
 
 def test_errors_say_what_exists(folders: dict[str, object]) -> None:
-    with pytest.raises(CompareError, match="replaces the official partition"):
+    with pytest.raises(CompareError, match="run the official forecast for that date"):
         compare_runs(folders["whatif"])  # type: ignore[arg-type]
     with pytest.raises(CompareError, match="it has: hardline"):
         compare_runs(folders["whatif"], official_dir=folders["official"], scenarios=["base"])  # type: ignore[arg-type]
@@ -89,3 +93,47 @@ def test_cli_compare_prints_both_ranges_the_difference_and_the_override(
     assert "noise (1 s.e.)" in text and " pp " in text
     bad = CliRunner().invoke(app, ["compare", "--output", str(folders["whatif"])])
     assert bad.exit_code == 2 and bad.output.startswith("error:")
+
+
+def test_whatif_in_the_official_folder_is_kept_apart(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    official, _ = publish_forecast(out, ["hardline", "baseline"], as_of=DAY, n_trials=1500)
+    before = io.latest_summary(out)
+    run, _ = publish_forecast(out, ["hardline"], as_of=DAY, n_trials=1500, overrides=OVERRIDE,
+                              what_if=True)  # fmt: skip
+    # The official partition and latest/ are untouched; the what-if has a folder of its own.
+    assert (out / "whatif" / run / "summary" / f"as_of_date={DAY}" / "scenario=hardline").is_dir()
+    assert set(io.read_dataset(out, "summary").to_pandas().run_id) == {official}
+    pd.testing.assert_frame_equal(io.latest_summary(out), before)
+    latest = pq.read_table(out / "latest" / "summary.parquet").to_pandas()
+    assert set(latest.run_id) == {official} and set(latest.scenario) == {"hardline", "baseline"}
+    runs = io.read_dataset(out, "runs").to_pandas().set_index("run_id")
+    assert runs.loc[official, "run_kind"] == "official" and pd.isna(runs.loc[official, "overrides"])
+    assert runs.loc[run, "run_kind"] == "what-if"
+    assert json.loads(runs.loc[run, "overrides"]) == {"set": OVERRIDE}
+    # compare finds both in the one folder, by default the latest what-if.
+    [c] = compare_runs(out)
+    assert (c.whatif_run_id, c.official_run_id) == (run, official)
+    assert c.overrides == [("us_headline_ask_usd_bn", "fixed 10", "fixed 12")]
+
+
+def test_run_kind_is_decided_by_the_request(tmp_path: Path) -> None:
+    from pipeline.spec.request import DEFAULT_CONFIG_DIR, RunRequest
+
+    assert RunRequest().run_kind == "official" and RunRequest().overrides_json() is None
+    assert RunRequest(scenarios=("baseline", "hardline")).run_kind == "official"
+    inside = f"{DEFAULT_CONFIG_DIR}/scenarios/hardline.yaml"
+    assert RunRequest(scenarios=(inside,), evidence_file=f"{DEFAULT_CONFIG_DIR}/evidence.yaml"
+                      ).run_kind == "official"  # fmt: skip
+    mine = tmp_path / "mine.yaml"
+    request = RunRequest(
+        scenarios=("baseline", str(mine)), overrides={"trump_demand_intensity.mode": 0.8},
+        config_dir=str(tmp_path), evidence_file=str(tmp_path / "ev.yaml"),
+    )  # fmt: skip
+    assert request.run_kind == "what-if"
+    assert json.loads(request.overrides_json() or "") == {
+        "set": {"trump_demand_intensity.mode": 0.8},
+        "config_dir": str(tmp_path.resolve()),
+        "evidence_file": str((tmp_path / "ev.yaml").resolve()),
+        "scenario_files": [str(mine.resolve())],
+    }

@@ -246,6 +246,10 @@ class MetricAccumulator:
     min: float
     max: float
     counts: IntArray
+    n_at_min: int = 0
+    """Values exactly equal to :attr:`min` (a point mass there: quantiles inside it are exact)."""
+    n_at_max: int = 0
+    """Values exactly equal to :attr:`max`."""
 
     @staticmethod
     def from_values(values: npt.ArrayLike, spec: BinSpec) -> MetricAccumulator:
@@ -263,7 +267,9 @@ class MetricAccumulator:
         # np.sum (pairwise, no BLAS): the same bits whatever the BLAS thread count.
         m2 = max(float(np.sum(d * d)) - dsum * dsum / x.size, 0.0)
         part = (int(x.size), mean + dsum / x.size, m2)
-        return MetricAccumulator((part,), float(x.min()), float(x.max()), counts)
+        lo, hi = float(x.min()), float(x.max())
+        n_lo, n_hi = int(np.count_nonzero(x == lo)), int(np.count_nonzero(x == hi))
+        return MetricAccumulator((part,), lo, hi, counts, n_lo, n_hi)
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
         """Combine two accumulators (order and grouping do not change any result)."""
@@ -275,9 +281,10 @@ class MetricAccumulator:
             return other
         counts = self.counts + other.counts
         counts.flags.writeable = False
-        return MetricAccumulator(
-            self.parts + other.parts, min(self.min, other.min), max(self.max, other.max), counts
-        )
+        lo, hi = min(self.min, other.min), max(self.max, other.max)
+        n_lo = (self.n_at_min if self.min == lo else 0) + (other.n_at_min if other.min == lo else 0)
+        n_hi = (self.n_at_max if self.max == hi else 0) + (other.n_at_max if other.max == hi else 0)
+        return MetricAccumulator(self.parts + other.parts, lo, hi, counts, n_lo, n_hi)
 
     @functools.cached_property
     def n(self) -> int:
@@ -307,15 +314,17 @@ class MetricAccumulator:
         # Fine histograms are mostly zeros: compressed, a summary pickles ~100x smaller,
         # which matters when Prefect/Dask ship block summaries between processes.
         blob = zlib.compress(self.counts.astype("<i8").tobytes(), 1)
-        return (_unpickle_accumulator, (self.parts, self.min, self.max, blob))
+        state = (self.parts, self.min, self.max, blob, self.n_at_min, self.n_at_max)
+        return (_unpickle_accumulator, state)
 
 
 def _unpickle_accumulator(
-    parts: tuple[tuple[int, float, float], ...], lo: float, hi: float, blob: bytes
-) -> MetricAccumulator:
+    parts: tuple[tuple[int, float, float], ...], lo: float, hi: float, blob: bytes,
+    n_lo: int = 0, n_hi: int = 0,
+) -> MetricAccumulator:  # fmt: skip
     counts = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
     counts.flags.writeable = False
-    return MetricAccumulator(parts, lo, hi, counts)
+    return MetricAccumulator(parts, lo, hi, counts, n_lo, n_hi)
 
 
 class EventCount(NamedTuple):

@@ -12,6 +12,14 @@ A quantile is interpolated between the two order statistics ``np.quantile`` (met
 estimated inside that bin, so ``|estimate - np.quantile(x, p)| <= bin width`` (plus float
 rounding). Order statistics outside the fine range are clamped to the range edge and the
 stated bound widens to the known distance to the exact min or max.
+
+Point masses at the extremes
+----------------------------
+The accumulator counts the values exactly equal to the min and to the max, so an order
+statistic of rank below that count (from either end) is known exactly: a quantile inside such
+a point mass (0 months of lapse; a level fixed by the agreement in force) is that value with
+error bound 0 and Monte Carlo standard error 0 (the Hall-Sheather window lies inside the mass
+too). A point mass strictly between min and max is not detected (estimated as before).
 """
 
 from __future__ import annotations
@@ -63,7 +71,11 @@ def _order_statistics(
     bound[under] = max(spec.width, spec.lo - acc.min)
     bound[over] = max(spec.width, acc.max - spec.hi)
     # Every order statistic lies in [min, max]; clipping can only reduce the error.
-    return np.clip(est, acc.min, acc.max), bound, k
+    est = np.clip(est, acc.min, acc.max)
+    at_min, at_max = ranks < acc.n_at_min, ranks >= acc.n - acc.n_at_max
+    est[at_min], est[at_max] = acc.min, acc.max
+    bound[at_min | at_max] = 0.0
+    return est, bound, k
 
 
 def _linear_quantiles(
@@ -130,11 +142,14 @@ def quantiles(
         return value, bound, nan
     h = hall_sheather_bandwidth(probs, acc.n)
     p_lo, p_hi = np.maximum(probs - h, 0.0), np.minimum(probs + h, 1.0)
-    q_lo, _, bin_lo, _ = _linear_quantiles(acc, spec, p_lo)
-    q_hi, _, _, bin_hi = _linear_quantiles(acc, spec, p_hi)
+    q_lo, bound_lo, bin_lo, _ = _linear_quantiles(acc, spec, p_lo)
+    q_hi, bound_hi, _, bin_hi = _linear_quantiles(acc, spec, p_hi)
     se = np.sqrt(probs * (1.0 - probs) / acc.n) * (q_hi - q_lo) / (p_hi - p_lo)
     outside = (bin_lo == 0) | (bin_hi == spec.n_bins + 1)
     se[outside | (bin_lo == bin_hi)] = np.nan
+    # The whole window inside one point mass at min or max: the quantile does not move.
+    exact = (bound_lo == 0.0) & (bound_hi == 0.0) & (q_lo == q_hi)
+    se[exact] = 0.0
     return value, bound, se
 
 

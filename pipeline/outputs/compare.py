@@ -3,12 +3,13 @@
 Read from the published Parquet files alone: both runs' ``summary`` rows (the differences and
 their Monte Carlo noise are computed as for ``drift``, :func:`pipeline.outputs.drift.
 compute_drift`) and both runs' ``inputs`` rows (an input whose distribution text differs is
-an override of the what-if; ``runs`` has no overrides column). The official run is the latest
-other completed run of that date and scenario, unless named.
+an override of the what-if; ``runs.overrides`` records what was asked). The official run is
+the latest other completed official run of that date and scenario, unless named.
 
-A what-if published into the same output folder as the official run, for the same date and
-scenario, replaces the official partition (one run per date and scenario and folder): run
-what-ifs with ``--output`` elsewhere and compare across the two folders.
+A what-if run publishes under ``<outputs>/whatif/<run_id>/`` (pipeline/outputs/io.py), so the
+official forecast and any number of what-ifs of the same date live in one output folder; the
+what-if is found there by its ``runs`` row. Output folders of schema version 1, where a
+what-if was run with ``--output`` elsewhere, are compared with ``official_dir``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def _summary_keys(out: Path, run_ids: list[str]) -> pd.DataFrame:
     return keys.drop_duplicates(["run_id", "scenario", "as_of_date"])
 
 
+def _root(out: Path, done: pd.DataFrame, run_id: str) -> Path:
+    """Where a run's datasets are (``whatif/<run_id>/`` for a what-if)."""
+    kind = done.loc[done.run_id == run_id, "run_kind"] if "run_kind" in done else None
+    value = None if kind is None or kind.empty else kind.iloc[0]
+    return io.run_root(out, value if isinstance(value, str) else None, run_id)
+
+
 def _rows(out: Path, name: str, run_id: str, scenario: str) -> pa.Table:
     where = (ds.field("run_id") == run_id) & (ds.field("scenario") == scenario)
     return io.read_dataset(out, name, filter=where)
@@ -93,7 +101,8 @@ def compare_runs(
 ) -> list[Comparison]:
     """Compare a what-if run with the official run, per scenario.
 
-    ``run_id``: the what-if run (default: the latest completed run in ``whatif_dir``);
+    ``run_id``: the what-if run (default: the latest completed what-if run in ``whatif_dir``,
+    else its latest completed run);
     ``official_dir``: where the official run is (default ``whatif_dir``); ``against``: the
     official run (default, per scenario: the latest other completed run of the same date and
     scenario there); ``scenarios``: default every scenario the what-if run published.
@@ -105,11 +114,14 @@ def compare_runs(
     if done.empty:
         raise CompareError(f"no completed run in {out}: run `sma-forecast run --output {out}`")
     if run_id is None:
-        run_id = str(done.sort_values(["created_at", "run_id"]).run_id.iloc[-1])
+        whatifs = done[done.run_kind == "what-if"]
+        pool = whatifs if not whatifs.empty else done
+        run_id = str(pool.sort_values(["created_at", "run_id"]).run_id.iloc[-1])
     elif run_id not in set(done.run_id):
         latest = ", ".join(done.sort_values("created_at").run_id.astype(str).tail(5))
         raise CompareError(f"--run: no completed run {run_id!r} in {out}; latest: {latest}")
-    mine = _summary_keys(out, [run_id])
+    mine_root = _root(out, done, run_id)
+    mine = _summary_keys(mine_root, [run_id])
     if mine.empty:
         raise CompareError(
             f"run {run_id!r} has no published summary in {out} (replaced by a later run of "
@@ -126,7 +138,9 @@ def compare_runs(
     official_done = _completed(official_out)
     seeds = dict(zip(official_done.run_id, official_done.seed_entropy.astype(str), strict=True))
     my_seed = str(done[done.run_id == run_id].seed_entropy.iloc[0])
-    others = [r for r in official_done.run_id.astype(str) if r != run_id]
+    # Official runs only (null: schema version 1) in the official folder's own datasets.
+    official_only = official_done[official_done.run_kind.fillna("official") == "official"]
+    others = [r for r in official_only.run_id.astype(str) if r != run_id]
     keys = _summary_keys(official_out, others) if others else mine.iloc[0:0]
     results = []
     for scenario in chosen:
@@ -144,17 +158,16 @@ def compare_runs(
             if match.empty:
                 raise CompareError(
                     f"no other completed run of {scenario} as of {day} in {official_out} "
-                    "(a what-if published to the same folder replaces the official partition: "
-                    "run what-ifs with --output elsewhere, or name one with --against)"
+                    "(run the official forecast for that date, or name a run with --against)"
                 )
             official = str(match.sort_values(["created_at", "run_id"]).run_id.iloc[-1])
-        current = _rows(out, "summary", run_id, scenario)
+        current = _rows(mine_root, "summary", run_id, scenario)
         previous = _rows(official_out, "summary", official, scenario)
         drift = compute_drift(
             current, previous, run_id=run_id, previous_run_id=official,
             created_at=dt.datetime.now(dt.UTC),
         ).to_pandas()  # fmt: skip
-        mine_in = _texts(_rows(out, "inputs", run_id, scenario))
+        mine_in = _texts(_rows(mine_root, "inputs", run_id, scenario))
         theirs_in = _texts(_rows(official_out, "inputs", official, scenario))
         names = list(dict.fromkeys([*theirs_in, *mine_in]))
         overrides = [

@@ -9,6 +9,14 @@ Layout (docs/outputs.md)::
     <output_dir>/.lock                   flock held during the swap step only
     <output_dir>/.quarantine/<time>/...  damaged or foreign files moved aside (:func:`doctor`)
     <output_dir>/reports/as_of_date=D/   one HTML report per as-of date (:func:`publish_report`)
+    <output_dir>/latest/<dataset>.parquet  flat files of the latest official run per scenario
+    <output_dir>/whatif/<run_id>/<dataset>/as_of_date=D/scenario=S/part-<run_id>.parquet
+                                         a what-if run's files (never replace official ones)
+
+Official and what-if runs: the ``runs`` row of every run is in ``runs/``; a what-if run
+(``runs.run_kind``) publishes its partitions under ``whatif/<run_id>/``, an output folder of
+its own with the same layout, so it never replaces or shadows the official forecast, and
+``latest/`` is rebuilt only after an official run (:func:`refresh_latest`).
 
 Publication: every file is written and fsynced under ``.staging`` (same filesystem), then,
 holding the lock, each partition directory is swapped in by ``rename`` (the old one moved
@@ -28,6 +36,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -60,7 +69,9 @@ from pipeline.outputs.records import (
 from pipeline.outputs.readers import dataset_files, file_problem
 from pipeline.outputs.readers import latest_summary as latest_summary
 from pipeline.outputs.readers import read_dataset as read_dataset
-from pipeline.outputs.schema import SCHEMA_VERSION
+from pipeline.outputs.schema import SCHEMA_VERSION, WHAT_IF
+
+logger = logging.getLogger("sma_forecast.outputs")
 
 STAGING: Final[str] = ".staging"
 TRASH: Final[str] = ".trash"
@@ -70,6 +81,10 @@ QUARANTINE: Final[str] = ".quarantine"
 JOURNAL: Final[str] = "COMMITTING"
 #: Folder under the outputs that holds the HTML reports.
 REPORTS: Final[str] = "reports"
+#: Folder of the flat files of the latest official run per scenario (:func:`refresh_latest`).
+LATEST: Final[str] = "latest"
+#: Folder under which each what-if run has an output folder of its own.
+WHATIF: Final[str] = "whatif"
 #: Staging folders without a journal older than this are from crashed runs and removed.
 STALE_AFTER: Final[dt.timedelta] = dt.timedelta(days=1)
 
@@ -129,6 +144,18 @@ def exclusive_lock(out: Path) -> Iterator[None]:
 
 def _partition(dataset: str, as_of_date: dt.date, scenario: str) -> Path:
     return Path(dataset, f"as_of_date={as_of_date.isoformat()}", f"scenario={scenario}")
+
+
+def run_root(output_dir: PathLike, run_kind: str | None, run_id: str) -> Path:
+    """The folder holding a run's dataset folders: ``output_dir`` for an official run (or a
+    ``runs`` row of schema version 1, run_kind null), ``output_dir/whatif/<run_id>`` for a
+    what-if run."""
+    out = Path(output_dir)
+    return out / WHATIF / run_id if run_kind == WHAT_IF else out
+
+
+def _run_prefix(run: RunRecord) -> Path:
+    return Path(WHATIF, run.run_id) if run.run_kind == WHAT_IF else Path()
 
 
 def _runs_file(out: Path, run: RunRecord) -> Path:
@@ -191,7 +218,7 @@ def _validate_tables(
         for dataset, table in by_dataset.items():
             if dataset not in SCENARIO_DATASETS:
                 raise ValueError(f"unknown dataset {dataset!r}; known: {SCENARIO_DATASETS}")
-            rel = _partition(dataset, run.as_of_date, scenario)
+            rel = _run_prefix(run) / _partition(dataset, run.as_of_date, scenario)
             staged.append((rel, _conform(dataset, table, run)))
     return sorted(staged, key=lambda item: str(item[0]))
 
@@ -364,6 +391,8 @@ def doctor(output_dir: PathLike, *, repair: bool = False) -> list[str]:
             _recover(out)
             damaged = damaged_files(out)
             folder = _quarantine(out, [p for p, _ in damaged]) if damaged else None
+            if (out / "runs").is_dir():
+                _refresh_latest(out)  # cheap; also after files were moved aside
     else:
         damaged = damaged_files(out)
         folder = None
@@ -441,12 +470,15 @@ def publish_run(
                 _finish(out, run.run_id)
                 raise
             _finish(out, run.run_id)
+            if run.is_official:
+                _refresh_latest_after_commit(out)
     except BaseException:
         if not (stage / JOURNAL).exists():
             _finish(out, run.run_id)
         raise
     files = [out / rel / f"part-{run.run_id}.parquet" for rel, _ in staged]
-    return [*files, _runs_file(out, run)]
+    latest = sorted((out / LATEST).glob("*.parquet")) if run.is_official else []
+    return [*files, *latest, _runs_file(out, run)]
 
 
 def record_failed_run(output_dir: PathLike, run: RunRecord) -> Path:
@@ -510,6 +542,89 @@ def publish_backtest(output_dir: PathLike, run: RunRecord, table: pa.Table) -> l
     finally:
         _remove_tree(stage)
     return [out / rel, target_runs]
+
+
+# --------------------------------------------------------------------------- latest/
+
+#: Files of ``latest/``: the dataset each is taken from.
+LATEST_FILES: Final[dict[str, str]] = {
+    "summary": "summary",
+    "histograms": "histograms",
+    "path": "summary",
+    "sensitivity": "sensitivity",
+}
+
+
+def _latest_tables(out: Path) -> dict[str, pa.Table]:
+    """The tables of ``latest/``: rows of the latest official completed run per scenario,
+    with ``scenario`` and ``as_of_date`` as columns (first), typed; ``path`` holds the
+    per-year summary rows with the year as an int32 column."""
+    from pipeline.outputs.readers import latest_runs, path_rows
+
+    chosen = latest_runs(out)
+    tables: dict[str, pa.Table] = {}
+    for name, dataset in LATEST_FILES.items():
+        parts = []
+        for scenario, as_of_date, run_id in chosen:
+            where = (
+                (ds.field("scenario") == scenario)
+                & (ds.field("as_of_date") == pa.scalar(as_of_date, pa.date32()))
+                & (ds.field("run_id") == run_id)
+            )
+            parts.append(read_dataset(out, dataset, filter=where))
+        schema = read_dataset(out, dataset).schema if not parts else parts[0].schema
+        table = pa.concat_tables(parts) if parts else schema.empty_table()
+        keys = ["scenario", "as_of_date"]
+        table = table.select(keys + [c for c in table.column_names if c not in keys])
+        tables[name] = path_rows(table) if name == "path" else table
+    return tables
+
+
+def _refresh_latest(out: Path) -> None:
+    """Rewrite ``latest/*.parquet`` from the published datasets. Caller holds the lock.
+
+    Each file is written under ``.staging`` and renamed over the old one, so a reader
+    (Power BI's folder connector, DuckDB) always sees a whole file, old or new.
+    """
+    tables = _latest_tables(out)
+    stage = out / STAGING / f"latest-{secrets.token_hex(4)}"
+    try:
+        for name, table in tables.items():
+            _write_parquet(
+                table.replace_schema_metadata({META_SCHEMA_VERSION: str(SCHEMA_VERSION).encode()}),
+                stage / f"{name}.parquet",
+            )
+        (out / LATEST).mkdir(exist_ok=True)
+        for name in tables:
+            _replace_latest(stage / f"{name}.parquet", out / LATEST / f"{name}.parquet")
+        _fsync_path(out / LATEST)
+    finally:
+        _remove_tree(stage)
+
+
+def _replace_latest(src: Path, dst: Path) -> None:
+    """Rename a staged ``latest/`` file over the old one (atomic; a step tests can fail)."""
+    os.replace(src, dst)
+
+
+def _refresh_latest_after_commit(out: Path) -> None:
+    """Refresh ``latest/`` after a commit: the run stands whatever happens here, so a failure
+    is logged, not raised (``latest/`` keeps the previous files; ``doctor --repair`` or the
+    next official run rebuilds it)."""
+    try:
+        _refresh_latest(out)
+    except Exception as exc:  # noqa: BLE001 - past the commit point
+        logger.warning("latest/ was not refreshed (%s: %s); `sma-forecast doctor --repair` "
+                       "rebuilds it", type(exc).__name__, exc)  # fmt: skip
+
+
+def refresh_latest(output_dir: PathLike) -> list[Path]:
+    """Rebuild ``<output_dir>/latest/`` under the publication lock (done after every official
+    run; call it after removing runs by hand). Returns its files."""
+    out = Path(output_dir)
+    with exclusive_lock(out):
+        _refresh_latest(out)
+    return sorted((out / LATEST).glob("*.parquet"))
 
 
 # --------------------------------------------------------------------------- reports

@@ -29,6 +29,10 @@ from pipeline.outputs.records import SCENARIO_NAME_RE, check_scenario_name
 logger = logging.getLogger("sma_forecast.outputs")
 
 _PART_FILE_RE: Final[re.Pattern[str]] = re.compile(r"part-[A-Za-z0-9T_-]+\.parquet")
+#: A per-year metric: ``<name>_<year>`` (``contribution_krw_bn_2028``, ``settled_by_2029``).
+_YEAR_METRIC_RE: Final[re.Pattern[str]] = re.compile(r"(.+)_((?:19|20)\d\d)")
+#: Columns added after schema version 1: files without them are still valid (read as null).
+_ADDED_COLUMNS: Final[dict[str, frozenset[str]]] = {"runs": frozenset({"run_kind", "overrides"})}
 
 
 def dataset_files(output_dir: PathLike, name: str) -> Iterator[Path]:
@@ -72,7 +76,8 @@ def file_problem(output_dir: PathLike, name: str, path: Path) -> str | None:
         return f"unreadable Parquet ({type(exc).__name__})"
     expected = FIXED_SCHEMAS.get(name)
     if expected is not None:
-        missing = [f.name for f in expected if f.name not in schema.names]
+        added = _ADDED_COLUMNS.get(name, frozenset())
+        missing = [f.name for f in expected if f.name not in schema.names and f.name not in added]
         if missing:
             return f"not a {name} file (no column {missing[0]!r})"
     return None
@@ -151,15 +156,19 @@ def _empty_frame(name: str) -> pd.DataFrame:
     return schema.empty_table().to_pandas()
 
 
-def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.DataFrame:
-    """The newest summary per scenario: latest as_of_date, latest completed run there.
+def official_run_ids(output_dir: PathLike) -> list[str]:
+    """Run ids of completed official runs (``run_kind`` official, or null: schema version 1)."""
+    runs = read_dataset(output_dir, "runs", columns=["run_id", "status", "run_kind"])
+    official = pc.and_(
+        pc.equal(runs.column("status"), "completed"),
+        pc.fill_null(pc.equal(runs.column("run_kind"), "official"), True),
+    )
+    return [str(r) for r in pc.filter(runs.column("run_id"), official).to_pylist()]
 
-    Only runs whose ``runs`` row says ``completed`` count. Columns: those of ``summary``
-    plus ``as_of_date`` and ``scenario``; rows by scenario, then in file order.
-    """
-    runs = read_dataset(output_dir, "runs", columns=["run_id", "status"])
-    completed = pc.filter(runs.column("run_id"), pc.equal(runs.column("status"), "completed"))
-    where = ds.field("run_id").isin(pa.array(completed.to_pylist(), pa.string()))
+
+def _latest_keys(output_dir: PathLike, scenario: str | None) -> pd.DataFrame:
+    """(scenario, as_of_date, run_id) of the latest official completed run per scenario."""
+    where = ds.field("run_id").isin(pa.array(official_run_ids(output_dir), pa.string()))
     if scenario is not None:
         where &= ds.field("scenario") == check_scenario_name(scenario)
     keys = read_dataset(
@@ -168,12 +177,53 @@ def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.Data
         columns=["scenario", "as_of_date", "created_at", "run_id"],
         filter=where,
     ).to_pandas()
-    if keys.empty:
+    keys = keys.sort_values(["scenario", "as_of_date", "created_at", "run_id"])
+    return keys.drop_duplicates("scenario", keep="last")[["scenario", "as_of_date", "run_id"]]
+
+
+def latest_runs(output_dir: PathLike) -> list[tuple[str, dt.date, str]]:
+    """(scenario, as_of_date, run_id) of the latest official completed run of each scenario."""
+    keys = _latest_keys(output_dir, None)
+    return [(str(s), d, str(r)) for s, d, r in keys.itertuples(index=False)]
+
+
+def known_scenarios(output_dir: PathLike) -> list[str]:
+    """Scenarios with a published summary of an official completed run."""
+    return sorted(s for s, _, _ in latest_runs(output_dir))
+
+
+def path_rows(summary: pa.Table) -> pa.Table:
+    """The per-year rows of ``summary`` (metric ``<name>_<year>``) with the year split off:
+    ``metric`` holds the name without the year, ``year`` (int32) the year; other columns kept."""
+    names = summary.column("metric").to_pylist()
+    matches = [_YEAR_METRIC_RE.fullmatch(str(n)) for n in names]
+    keep = pa.array([m is not None for m in matches], pa.bool_())
+    rows = summary.filter(keep)
+    found = [m for m in matches if m is not None]
+    at = rows.column_names.index("metric")
+    rows = rows.set_column(at, "metric", pa.array([m.group(1) for m in found], pa.string()))
+    return rows.add_column(at + 1, "year", pa.array([int(m.group(2)) for m in found], pa.int32()))
+
+
+def latest_summary(output_dir: PathLike, scenario: str | None = None) -> pd.DataFrame:
+    """The newest summary per scenario: latest as_of_date, latest official completed run there.
+
+    Only runs whose ``runs`` row says ``completed`` and ``official`` count (what-if runs live
+    under ``whatif/``). Columns: those of ``summary`` plus ``as_of_date`` and ``scenario``;
+    rows by scenario, then in file order. An unknown ``scenario`` raises ValueError listing
+    the known ones (empty frame only when nothing was published yet).
+    """
+    if scenario is not None:
+        check_scenario_name(scenario)
+        known = known_scenarios(output_dir)
+        if known and scenario not in known:
+            raise ValueError(
+                f"no published scenario {scenario!r} in {output_dir}; known: {', '.join(known)}"
+            )
+    chosen = _latest_keys(output_dir, scenario)
+    if chosen.empty:
         return _empty_frame("summary")
-    chosen = keys.sort_values(["scenario", "as_of_date", "created_at", "run_id"]).drop_duplicates(
-        "scenario", keep="last"
-    )
     run_ids = pa.array(chosen.run_id.tolist(), pa.string())
     rows = read_dataset(output_dir, "summary", filter=ds.field("run_id").isin(run_ids))
-    df = rows.to_pandas().merge(chosen[["scenario", "as_of_date", "run_id"]], how="inner")
+    df = rows.to_pandas().merge(chosen, how="inner")
     return df.sort_values("scenario", kind="stable").reset_index(drop=True)

@@ -12,7 +12,7 @@ from typing import Final, Literal
 
 import pyarrow as pa
 
-from pipeline.outputs.schema import RUNS_SCHEMA, SCHEMA_VERSION
+from pipeline.outputs.schema import OFFICIAL, RUNS_SCHEMA, SCHEMA_VERSION, WHAT_IF
 
 #: Scenario names become folder names (outputs-contract.md).
 SCENARIO_NAME_RE: Final[re.Pattern[str]] = re.compile(r"[a-z0-9_-]{1,64}")
@@ -57,6 +57,10 @@ class RunRecord:
     achieved_se: float | None = None
     created_at: dt.datetime | None = None
     """Defaults to ``finished_at``."""
+    run_kind: str = OFFICIAL
+    """``official`` or ``what-if`` (decided by ``RunRequest.run_kind``)."""
+    overrides: str | None = None
+    """What-if runs: JSON text of their overrides and files (``RunRequest.overrides_json``)."""
 
     def __post_init__(self) -> None:
         if not RUN_ID_RE.fullmatch(self.run_id):
@@ -67,12 +71,20 @@ class RunRecord:
             check_scenario_name(name)
         if not re.fullmatch(r"[0-9a-f]{64}", self.config_hash):
             raise ValueError("config_hash must be a lowercase sha256 hex digest")
+        if self.run_kind not in (OFFICIAL, WHAT_IF):
+            raise ValueError(f"run_kind must be {OFFICIAL!r} or {WHAT_IF!r}, not {self.run_kind!r}")
+        if (self.run_kind == WHAT_IF) != (self.overrides is not None):
+            raise ValueError("a what-if run records its overrides; an official run has none")
         if not 0 <= self.seed_entropy:
             raise ValueError("seed_entropy must be a non-negative integer")
         for name in ("started_at", "finished_at", "created_at"):
             value = getattr(self, name)
             if value is not None:
                 require_utc(value, name)
+
+    @property
+    def is_official(self) -> bool:
+        return self.run_kind == OFFICIAL
 
     def to_table(self) -> pa.Table:
         """The record as a one-row table with :data:`RUNS_SCHEMA`."""

@@ -20,7 +20,13 @@ import pyarrow as pa
 from pipeline.common import QUANTILE_LEVELS
 
 #: Version of the layout and columns below; every row and every file carries it.
-SCHEMA_VERSION: Final[int] = 1
+#: 2: ``runs.run_kind`` and ``runs.overrides``; what-if runs publish under ``whatif/<run_id>/``
+#: (files of version 1 stay readable: their runs rows read as official, overrides null).
+SCHEMA_VERSION: Final[int] = 2
+
+#: Values of ``runs.run_kind``.
+OFFICIAL: Final[str] = "official"
+WHAT_IF: Final[str] = "what-if"
 
 TIMESTAMP: Final[pa.DataType] = pa.timestamp("us", tz="UTC")
 
@@ -105,6 +111,23 @@ RUNS_SCHEMA: Final[pa.Schema] = pa.schema(
             pa.float64(),
             "Monte Carlo standard error achieved for the monitored statistic, if any.",
             "unit of the monitored statistic",
+            nullable=True,
+        ),
+        _field(
+            "run_kind",
+            pa.string(),
+            "'official' or 'what-if' (overrides, another config folder or evidence file, or "
+            "a scenario file outside configs/scenarios); null in files of schema version 1 "
+            "(official).",
+            "enum",
+            nullable=True,
+        ),
+        _field(
+            "overrides",
+            pa.string(),
+            "What-if runs: JSON object of what made them one ('set': the --set values, "
+            "'config_dir', 'evidence_file', 'scenario_files'); null for official runs.",
+            "JSON",
             nullable=True,
         ),
         *_common_tail(),

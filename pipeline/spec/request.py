@@ -9,6 +9,7 @@ files, evidence) happens in :func:`pipeline.compose.prepare_run`, which raises
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -118,6 +119,44 @@ class RunRequest(BaseModel):
     @property
     def evidence_path(self) -> Path:
         return Path(self.evidence_file or Path(self.config_dir) / "evidence.yaml")
+
+    def whatif_reasons(self) -> dict[str, Any]:
+        """What makes this run a what-if (empty: an official run).
+
+        The one place that decides: ``--set`` overrides (``set``), a config folder other than
+        configs/ (``config_dir``), an evidence file other than <configs>/evidence.yaml
+        (``evidence_file``), scenario files outside configs/scenarios (``scenario_files``).
+        Paths are resolved (absolute), so the record says exactly which file was read.
+        """
+        reasons: dict[str, Any] = {}
+        if self.overrides:
+            reasons["set"] = dict(self.overrides)
+        default = Path(DEFAULT_CONFIG_DIR).resolve()
+        if Path(self.config_dir).resolve() != default:
+            reasons["config_dir"] = str(Path(self.config_dir).resolve())
+        if self.evidence_file is not None:
+            evidence = Path(self.evidence_file).resolve()
+            if evidence != default / "evidence.yaml":
+                reasons["evidence_file"] = str(evidence)
+        files = [
+            str(Path(name).resolve())
+            for name in self.scenarios or ()
+            if (name.endswith((".yaml", ".yml")) or "/" in name)
+            and Path(name).resolve().parent != default / "scenarios"
+        ]
+        if files:
+            reasons["scenario_files"] = files
+        return reasons
+
+    @property
+    def run_kind(self) -> Literal["official", "what-if"]:
+        """``official`` unless :meth:`whatif_reasons` finds a reason."""
+        return "what-if" if self.whatif_reasons() else "official"
+
+    def overrides_json(self) -> str | None:
+        """The ``runs.overrides`` text: :meth:`whatif_reasons` as sorted JSON (None: official)."""
+        reasons = self.whatif_reasons()
+        return json.dumps(reasons, sort_keys=True, default=str) if reasons else None
 
     def resolved_as_of(self) -> date:
         return self.as_of or today_in_seoul()
