@@ -109,7 +109,7 @@ def test_settled_only_timing_is_hand_computed(hand: accum.BlockSummary) -> None:
         row = rows[(TIMING_METRIC, statistic)]
         exact = float(np.quantile(SETTLED_MONTHS, p))
         assert abs(row.value - exact) <= row.quantile_error_bound + 1e-12, statistic
-        assert row.quantile_error_bound == 0.01
+        assert 0 <= row.quantile_error_bound <= 0.01  # a bin width, less next to exact masses
     assert rows[(TIMING_METRIC, "p50")].value == pytest.approx(10.0, abs=0.01)
     assert all(r.n_trials == 4 for (m, _), r in rows.items() if m == TIMING_METRIC)
     assert all(r.unit == "months" for (m, _), r in rows.items() if m == TIMING_METRIC)

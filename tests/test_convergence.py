@@ -137,8 +137,12 @@ def test_point_mass_counts_as_converged_and_too_few_trials_do_not() -> None:
     )
     few = conv.quantile_standard_errors(_summary_with(np.linspace(0, 10, conv.MIN_DEFINED - 1)))
     assert all(v == math.inf for v in few.values())
-    beyond = conv.quantile_standard_errors(_summary_with(np.full(5000, 5000.0)))  # > 1000%
+    # Spread beyond the histogram (> 1000%): cannot be measured. A point mass there is exact
+    # (counted at the maximum), so its error is 0.
+    beyond = conv.quantile_standard_errors(_summary_with(np.linspace(2000.0, 3000.0, 5000)))
     assert all(v == math.inf for v in beyond.values())
+    exact = conv.quantile_standard_errors(_summary_with(np.full(5000, 5000.0)))
+    assert all(v == 0.0 for v in exact.values())
 
 
 # --------------------------------------------------------------------------- config

@@ -47,6 +47,9 @@ def test_serve_registers_both_deployments_and_runs_adhoc(
     runs = io.read_dataset(out, "runs").to_pandas()
     assert list(runs.status) == ["completed"]
     assert runs.prefect_flow_run_id.notna().all() and runs.n_trials.iloc[0] == 2000
-    summary = io.read_dataset(out, "summary").to_pandas()
+    # An ad hoc run with overrides is a what-if: recorded in runs, published apart.
+    assert list(runs.run_kind) == ["what-if"] and "us_headline_ask_usd_bn" in runs.overrides.iloc[0]
+    assert io.read_dataset(out, "summary").num_rows == 0
+    summary = io.read_dataset(out / "whatif" / runs.run_id.iloc[0], "summary").to_pandas()
     assert set(summary.scenario) == {"hardline"}
     assert {str(d) for d in summary.as_of_date} == {"2027-03-01"}
