@@ -289,12 +289,14 @@ def squigglepy_model(plan: Plan) -> Callable[[], list[float]]:
     sv = {k: v.tolist() for k, v in reference.settings_vector(plan.settings).items()}
     y = len(sv["years"])
     levels, path, res = [0.0] * y, [0.0] * y, [0.0] * len(reference.SCALARS)
+    esc, deals = [0.0] * y, [[0.0] * (y + 1) for _ in range(3)]
 
     def model() -> list[float]:
         x = [min(max(float(~d), lo), hi) for d, (lo, hi) in zip(dists, bounds, strict=True)]
-        reference.trial(x, random.random(), random.random(), random.random(), sv["st"],
-                        sv["years"], sv["known_cpi"], sv["known_def"], sv["level_kind"],
-                        sv["level_known"], levels, path, res)  # fmt: skip
+        reference.trial(x, random.random(), random.random(), random.random(), random.random(),
+                        sv["st"], sv["years"], sv["known_cpi"], sv["known_def"],
+                        sv["level_kind"], sv["level_known"], levels, path, res, esc,
+                        deals)  # fmt: skip
         return res[:]
 
     return model
