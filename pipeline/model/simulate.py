@@ -13,8 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.common import FloatArray
-from pipeline.model.bargaining import bargain
-from pipeline.model.bargaining_state import BargainingInputs
+from pipeline.model.bargaining import BargainingInputs, bargain
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.settings import ModelSettings
 
