@@ -14,7 +14,6 @@ from pipeline.common import BoolArray, FloatArray
 from pipeline.model.bargaining import CROSSING_TOLERANCE_PP, BargainingInputs
 from pipeline.model.settings import ModelSettings
 
-
 TOL = CROSSING_TOLERANCE_PP
 """Apart: the ask exceeds the offer by more than this; else the paths have met."""
 
@@ -58,7 +57,9 @@ def bargain_monthly(
                 harder, (floor + x.shift) * ratio - x.shift, np.minimum(floor, x.post_change_floor)
             )
             new_ask = np.where(
-                harder, (ask_now + x.shift) * ratio - x.shift, np.minimum(ask_now, x.post_change_ask)
+                harder,
+                (ask_now + x.shift) * ratio - x.shift,
+                np.minimum(ask_now, x.post_change_ask),
             )
             floor = np.where(under_trump, new_floor, floor)
             ask_now = np.where(under_trump, new_ask, ask_now)

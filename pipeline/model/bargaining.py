@@ -310,9 +310,7 @@ def _positions(
     chase = seg.chase_step
     if chase.any():
         us_excess += chase * _geometric_sum(seg.log_us_keep, seg.us_rate, months)
-        korea_shortfall += chase * _geometric_sum(
-            seg.log_korea_keep, seg.korea_rate, months
-        )
+        korea_shortfall += chase * _geometric_sum(seg.log_korea_keep, seg.korea_rate, months)
     return floor + us_excess, ceiling - korea_shortfall, floor, ceiling
 
 
@@ -324,7 +322,9 @@ def _first_crossing(seg: _Segment, length: FloatArray) -> FloatArray:
     hi = length.copy()
     # Past the deadline with positions on the reservation points, the gap closes by twice the
     # step each month: start from that month's neighbours (checked, as rounding may differ).
-    linear = np.flatnonzero((seg.step > 0.0) & (seg.us_rate_log_is_zero()) & (seg.chase_step == 0.0))
+    linear = np.flatnonzero(
+        (seg.step > 0.0) & (seg.us_rate_log_is_zero()) & (seg.chase_step == 0.0)
+    )
     if linear.size:
         gap = seg.floor[linear] - seg.ceiling[linear]
         guess = np.clip(np.ceil(gap / (2.0 * seg.step[linear])), 1.0, hi[linear])
@@ -442,9 +442,7 @@ def general_month(
     if cal.troop_lever:
         trying = at_deadline & ~tried & _apart(ask_now, offer_now)
         tried = tried | trying
-        intensity = np.where(
-            t <= cal.change_at, trials.intensity[ids], trials.post_intensity[ids]
-        )
+        intensity = np.where(t <= cal.change_at, trials.intensity[ids], trials.post_intensity[ids])
         made = trying & (trials.u_troop[ids] < trials.troop_threat_prob[ids] * intensity)
         threat[ids[made]] = True
         ceiling = np.where(made, ceiling + trials.troop_threat_uplift[ids], ceiling)
