@@ -7,7 +7,7 @@ calendar years. docs/model.md states every equation implemented here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -354,11 +354,16 @@ def _contribution_path(
     deals: list[Deal],
     factors: list[FloatArray],
     years: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.intp] | None = None,
 ) -> FloatArray:
     """Contribution by year (years x trials): the level in force (``levels``) until the first
     deal; a deal's first year grows by its increase, its later years by the escalation rule;
     after a deal ends with no successor in force the level is frozen. Later deals replace
-    earlier ones from their first year."""
+    earlier ones from their first year. With ``ids``, only those trials' columns."""
+    if ids is not None:
+        levels = levels[:, ids]
+        deals = [(first[ids], factor[ids], last[ids]) for first, factor, last in deals]
+        factors = [factor[ids] for factor in factors]
     path = np.empty_like(levels)
     path[0] = levels[0]
     for j in range(1, years.size):
@@ -459,8 +464,8 @@ def _outcomes(
         if not due.any():
             break
         deals[-1] = (deals[-1][0], deals[-1][1], np.where(due, next_year - 1.0, deals[-1][2]))
-        path = _contribution_path(in_force, deals, factors, years)
         ids = np.flatnonzero(due)
+        path = _contribution_path(in_force, deals, factors, years, ids)
         renewal = _renewal(
             s, inputs, ids, next_year[ids], current_settle[ids], path, pressure, u_troop
         )
@@ -498,7 +503,11 @@ def _outcomes(
         new_factor = np.ones(n)
         new_factor[ids] = 1.0 + increase2 / 100.0
         deals.append((new_first, new_factor, no_end))
-    path = _contribution_path(in_force, deals, factors, years)
+    # Trials never renewed have one deal: their path needs no other (later deals never start).
+    path = _contribution_path(in_force, deals[:1], factors, years)
+    if len(deals) > 1:
+        renewed = np.flatnonzero(renegotiated)
+        path[:, renewed] = _contribution_path(in_force, deals, factors, years, renewed)
 
     furlough = (
         s.lapse_furlough
@@ -547,6 +556,23 @@ def _outcomes(
     )
 
 
+class _Subset(Mapping[str, FloatArray]):
+    """The inputs of some trials, gathered when read (a renewal reads a third of them)."""
+
+    def __init__(self, inputs: Mapping[str, FloatArray], ids: npt.NDArray[np.intp]) -> None:
+        self._inputs, self._ids = inputs, ids
+
+    def __getitem__(self, name: str) -> FloatArray:
+        out: FloatArray = self._inputs[name][self._ids]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inputs)
+
+    def __len__(self) -> int:
+        return len(self._inputs)
+
+
 def _renewal(
     s: ModelSettings,
     inputs: Mapping[str, FloatArray],
@@ -564,18 +590,18 @@ def _renewal(
     intensity, post_intensity, not_offset = pressure
     base, n = s.calendar_base_year, path.shape[1]
     expiry2 = (next_year - base) * 12.0
-    sub = {name: values[ids] for name, values in inputs.items()}
+    sub = _Subset(inputs, ids)
     lead = np.round(sub["successor_talks_lead_months"])
     start = np.maximum(expiry2 - lead, np.ceil(settle_before))
     col = np.clip((start // 12).astype(np.int64) + 1, 0, path.shape[0] - 1)
-    prior_level = path.ravel()[col * n + ids]
+    prior_level = path.ravel()[col * n + np.arange(ids.size)]  # path: the ids' columns
     settle = np.full(ids.size, np.nan)
     increase = np.full(ids.size, np.nan)
     threat = np.zeros(ids.size, dtype=bool)
     for year in np.unique(next_year):
         at = np.flatnonzero(next_year == year)
         month = int((year - base) * 12)
-        part = {name: values[at] for name, values in sub.items()}
+        part = _Subset(sub, at)
         trials = _bargaining_inputs(
             s,
             part,
