@@ -127,6 +127,8 @@ def bargain_one(
                 gap_new = a_new - k_new
                 den = gap_prev - gap_new
                 frac = _clip(gap_prev / (den if den > 0 else 1.0), 0.0, 1.0)
+                if gap_prev <= _TOL:  # met at the month's start
+                    frac = 0.0
                 increase = ask + frac * (a_new - ask)
                 settle = t - 1.0 + frac
                 if change_on and t == change_at:

@@ -24,7 +24,7 @@ def bargain_monthly(
     """Settlement time, first-year increase and troop threat per trial (NaN: not settled)."""
     s, x = settings, trials
     n = x.start.shape[0]
-    horizon, expiry = s.horizon_month, s.expiry_month
+    horizon = s.horizon_month
     change = s.administration_change_month if s.administration_change else None
     change_at = float(change) if change is not None else np.inf
     settle = np.full(n, np.nan)
@@ -65,7 +65,7 @@ def bargain_monthly(
             ask_now = np.where(under_trump, new_ask, ask_now)
         # 4. Stalemate: from the month after the deadline, still apart.
         stuck = (elapsed - 1.0 >= x.negotiation_length_months) & (ask_now - offer_now > TOL)
-        step = x.stalemate_step * (2.0 if t > expiry else 1.0)
+        step = x.stalemate_step * np.where(t > x.expiry, 2.0, 1.0)
         floor = np.where(stuck, floor - step, floor)
         ceiling = np.where(stuck, ceiling + step, ceiling)
         if s.deadline:
@@ -85,6 +85,7 @@ def bargain_monthly(
         gap_before = ask - offer
         closing = gap_before - (ask_now - offer_now)
         frac = np.clip(gap_before / np.where(closing > 0, closing, 1.0), 0.0, 1.0)
+        frac = np.where(gap_before <= TOL, 0.0, frac)  # met at the month's start
         increase = np.where(crossed, ask + frac * (ask_now - ask), increase)
         when = t - 1.0 + frac
         if t == change_at:

@@ -136,6 +136,9 @@ def bargaining_inputs(draw: Callable[..., Any]) -> tuple[BargainingInputs, dict[
     ratio = np.where(raw_ask > 0, post_raw / np.where(raw_ask > 0, raw_ask, 1.0), 1.0)
     trials = BargainingInputs(
         start=start,
+        expiry=np.array(
+            draw(st.lists(st.sampled_from([12.0, 36.0, 60.0, 200.0]), min_size=n, max_size=n))
+        ),
         us_ask=raw_ask - shift,
         us_floor=share * raw_ask - shift,
         korea_offer=offer - shift,

@@ -52,6 +52,8 @@ class BargainingInputs:
 
     start: FloatArray
     """Month talks open (the first month bargained is ``start + 1``)."""
+    expiry: FloatArray
+    """Month the agreement the talks replace expires (the stalemate step doubles after it)."""
     us_ask: FloatArray
     us_floor: FloatArray
     korea_offer: FloatArray
@@ -82,7 +84,6 @@ class Calendar:
     """The non-random months and switches of the bargaining."""
 
     horizon: int
-    expiry: int
     change_at: float
     """Month the next administration takes office (inf: no change in the horizon or the
     mechanism is off)."""
@@ -95,7 +96,6 @@ class Calendar:
         change = settings.administration_change_month if settings.administration_change else None
         return cls(
             horizon=settings.horizon_month,
-            expiry=settings.expiry_month,
             change_at=float(change) if change is not None else np.inf,
             deadline=settings.deadline,
             troop_lever=settings.troop_lever,
@@ -108,6 +108,7 @@ class Talks:
 
     ids: TrialIds
     start: FloatArray
+    expiry: FloatArray
     due: FloatArray
     """First month at the deadline: ``start + ceil(N)`` (``t - start >= N`` for whole t)."""
     month: FloatArray
@@ -128,7 +129,18 @@ class Talks:
         return Talks(*(getattr(self, name).take(at) for name in _TALKS_FIELDS))
 
 
-_TALKS_FIELDS = ("ids", "start", "due", "month", "ask", "offer", "floor", "ceiling", "tried")
+_TALKS_FIELDS = (
+    "ids",
+    "start",
+    "expiry",
+    "due",
+    "month",
+    "ask",
+    "offer",
+    "floor",
+    "ceiling",
+    "tried",
+)
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ class _Segment:
     us_rate: FloatArray
     korea_rate: FloatArray
 
-    def us_rate_log_is_zero(self) -> BoolArray:
+    def on_reservation_points(self) -> BoolArray:
         """Positions sit on the reservation points after the first month."""
         out: BoolArray = (self.log_us_keep == _LOG_ZERO) & (self.log_korea_keep == _LOG_ZERO)
         return out
@@ -201,6 +213,8 @@ class Settled:
         gap_before = ask_before - offer_before
         closing = gap_before - (ask_now - offer_now)
         frac = np.clip(gap_before / np.where(closing > 0, closing, 1.0), 0.0, 1.0)
+        # Already met at the month's start (within the tolerance): settled at its start.
+        frac[gap_before <= CROSSING_TOLERANCE_PP] = 0.0
         self.increase[ids] = ask_before + frac * (ask_now - ask_before)
         when = month - 1.0 + frac
         # A deal the new administration makes possible is dated at its arrival.
@@ -221,6 +235,7 @@ def open_talks(trials: BargainingInputs, horizon: int) -> Talks:
     return Talks(
         ids=ids,
         start=opened,
+        expiry=trials.expiry[ids],
         due=opened + np.ceil(trials.negotiation_length_months[ids]),
         month=opened.copy(),
         ask=trials.us_ask[ids],
@@ -238,14 +253,12 @@ def next_boundary(talks: Talks, cal: Calendar) -> FloatArray:
     after = talks.month
     deadline = np.maximum(talks.due, talks.start + 1.0)
     boundary = np.where(deadline > after, np.minimum(deadline, cal.horizon + 1.0), np.inf)
-    lapse = cal.expiry + 1.0
-    # Calendar boundaries are the same months for every trial: compare once per block.
-    for month in (cal.change_at, lapse):
-        if np.isfinite(month) and month <= cal.horizon:
-            upcoming = month > after
-            if month is cal.change_at:
-                upcoming &= talks.start < month
-            boundary = np.where(upcoming, np.minimum(boundary, month), boundary)
+    lapse = talks.expiry + 1.0
+    boundary = np.where(lapse > after, np.minimum(boundary, lapse), boundary)
+    change = cal.change_at
+    if np.isfinite(change) and change <= cal.horizon:
+        upcoming = (change > after) & (talks.start < change)
+        boundary = np.where(upcoming, np.minimum(boundary, change), boundary)
     out: FloatArray = np.minimum(boundary, cal.horizon + 1.0)
     return out
 
@@ -257,7 +270,7 @@ def _segment(talks: Talks, trials: BargainingInputs, cal: Calendar) -> _Segment:
     korea_rate = trials.korea_concession_rate[ids]
     # Past the deadline (a boundary month was the first at it), still apart: stalemate.
     stalled = talks.month >= np.maximum(talks.due, talks.start + 1.0)
-    lapsed = talks.month + 1.0 > cal.expiry
+    lapsed = talks.month + 1.0 > talks.expiry
     step = np.where(stalled, trials.stalemate_step[ids] * np.where(lapsed, 2.0, 1.0), 0.0)
     with np.errstate(divide="ignore"):
         log_us_keep = np.maximum(np.log1p(-us_rate), _LOG_ZERO)
@@ -314,37 +327,47 @@ def _positions(
     return floor + us_excess, ceiling - korea_shortfall, floor, ceiling
 
 
-def _first_crossing(seg: _Segment, length: FloatArray) -> FloatArray:
-    """The first month (1..length) of the segment where the paths meet, for trials whose paths
-    have crossed by ``length`` months. The gap never grows within a segment (positions
-    approach reservation points that approach each other), so bisection finds it."""
+Positions = tuple[FloatArray, FloatArray]
+"""(ask, offer) by trial."""
+
+
+def _first_crossing(
+    seg: _Segment, length: FloatArray, at_start: Positions, at_end: Positions
+) -> tuple[FloatArray, Positions, Positions]:
+    """The first month (1..length) of the segment where the paths meet, and the positions
+    before and in it, for trials whose paths have met by ``length`` months (positions
+    ``at_start`` and ``at_end``). The gap never grows within a segment (positions approach reservation points
+    that approach each other), so bisection finds it."""
     lo = np.zeros(length.size)
     hi = length.copy()
+    lo_ask, lo_offer = at_start[0].copy(), at_start[1].copy()
+    hi_ask, hi_offer = at_end[0].copy(), at_end[1].copy()
     # Past the deadline with positions on the reservation points, the gap closes by twice the
-    # step each month: start from that month's neighbours (checked, as rounding may differ).
+    # step each month: try that month first (checked: rounding may differ by a month).
     linear = np.flatnonzero(
-        (seg.step > 0.0) & (seg.us_rate_log_is_zero()) & (seg.chase_step == 0.0)
+        (seg.step > 0.0) & seg.on_reservation_points() & (seg.chase_step == 0.0)
     )
     if linear.size:
         gap = seg.floor[linear] - seg.ceiling[linear]
         guess = np.clip(np.ceil(gap / (2.0 * seg.step[linear])), 1.0, hi[linear])
-        near_lo = np.maximum(guess - 2.0, 0.0)
-        near_hi = np.minimum(guess + 1.0, hi[linear])
         part = seg.take(linear)
-        ask_lo, offer_lo, _, _ = _positions(part, near_lo)
-        ask_hi, offer_hi, _, _ = _positions(part, near_hi)
-        good = ((near_lo == 0.0) | _apart(ask_lo, offer_lo)) & ~_apart(ask_hi, offer_hi)
-        lo[linear] = np.where(good, near_lo, 0.0)
-        hi[linear] = np.where(good, near_hi, hi[linear])
+        ask_lo, offer_lo, _, _ = _positions(part, guess - 1.0)
+        ask_hi, offer_hi, _, _ = _positions(part, guess)
+        good = ((guess == 1.0) | _apart(ask_lo, offer_lo)) & ~_apart(ask_hi, offer_hi)
+        at, ok = linear[good], np.flatnonzero(good)
+        lo[at], hi[at] = guess[ok] - 1.0, guess[ok]
+        lo_ask[at], lo_offer[at] = ask_lo[ok], offer_lo[ok]
+        hi_ask[at], hi_offer[at] = ask_hi[ok], offer_hi[ok]
     todo = np.flatnonzero(hi - lo > 1.0)
     while todo.size:
         mid = np.floor((lo[todo] + hi[todo]) / 2.0)
         ask, offer, _, _ = _positions(seg.take(todo), mid)
-        crossed = ~_apart(ask, offer)
-        hi[todo] = np.where(crossed, mid, hi[todo])
-        lo[todo] = np.where(crossed, lo[todo], mid)
+        met = ~_apart(ask, offer)
+        up, down = todo[met], todo[~met]
+        hi[up], hi_ask[up], hi_offer[up] = mid[met], ask[met], offer[met]
+        lo[down], lo_ask[down], lo_offer[down] = mid[~met], ask[~met], offer[~met]
         todo = todo[hi[todo] - lo[todo] > 1.0]
-    return hi
+    return hi, (lo_ask, lo_offer), (hi_ask, hi_offer)
 
 
 def run_segment(
@@ -363,13 +386,13 @@ def run_segment(
     ask, offer, floor, ceiling = _positions(seg, length)
     crossed = np.flatnonzero(~_apart(ask, offer) & (length > 0))
     if crossed.size:
-        crossing = seg.take(crossed)
-        month = _first_crossing(crossing, length[crossed])
-        before = _positions(crossing, month - 1.0)
-        now = _positions(crossing, month)
-        settled.record(
-            talks.ids[crossed], talks.month[crossed] + month, before[:2], now[:2], cal.change_at
+        month, before, now = _first_crossing(
+            seg.take(crossed),
+            length[crossed],
+            (talks.ask[crossed], talks.offer[crossed]),
+            (ask[crossed], offer[crossed]),
         )
+        settled.record(talks.ids[crossed], talks.month[crossed] + month, before, now, cal.change_at)
     going = np.ones(talks.ids.size, dtype=bool)
     going[crossed] = False
     if (length <= 0).any():
@@ -380,6 +403,7 @@ def run_segment(
     after = Talks(
         ids=talks.ids,
         start=talks.start,
+        expiry=talks.expiry,
         due=talks.due,
         month=np.maximum(talks.month, boundary - 1.0),
         ask=ask,
@@ -430,7 +454,7 @@ def general_month(
             ask_now = np.where(changing, new_ask, ask_now)
     # 4. Stalemate: past the deadline and still apart, the reservation points move.
     stuck = (t >= talks.due + 1.0) & _apart(ask_now, offer_now)
-    step = trials.stalemate_step[ids] * np.where(t > cal.expiry, 2.0, 1.0)
+    step = trials.stalemate_step[ids] * np.where(t > talks.expiry, 2.0, 1.0)
     floor = np.where(stuck, floor - step, floor)
     ceiling = np.where(stuck, ceiling + step, ceiling)
     if cal.deadline:
@@ -461,6 +485,7 @@ def general_month(
     after = Talks(
         ids=ids,
         start=talks.start,
+        expiry=talks.expiry,
         due=talks.due,
         month=t,
         ask=ask_now,

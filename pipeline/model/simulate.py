@@ -248,7 +248,7 @@ def _bargaining_inputs(
     not_offset: FloatArray,
     u_troop: FloatArray,
     shift: FloatArray,
-    expiry_month: int,
+    expiry_month: float | FloatArray,
 ) -> BargainingInputs:
     """What the bargaining of each trial starts from: opening positions, priced against the
     level in force when talks open (``prior_level``), less the situation ``shift``, and the
@@ -285,6 +285,7 @@ def _bargaining_inputs(
         length = np.maximum(np.minimum(length, latest), 1.0)
     return BargainingInputs(
         start=start,
+        expiry=np.broadcast_to(np.asarray(expiry_month, dtype=np.float64), start.shape),
         us_ask=us_ask - shift,
         us_floor=share * us_ask - shift,
         korea_offer=korea_offer - shift,
@@ -586,7 +587,7 @@ def _renewal(
     """Settlement time, increase and troop threat of the renewal talks of trials ``ids``,
     whose agreement ends before January of ``next_year``: talks open
     ``successor_talks_lead_months`` before (not before the month after the last settlement),
-    priced against the level then; one bargaining per expiry year (a loop over years)."""
+    priced against the level then; each trial's talks replace its own agreement (expiry)."""
     intensity, post_intensity, not_offset = pressure
     base, n = s.calendar_base_year, path.shape[1]
     expiry2 = (next_year - base) * 12.0
@@ -595,26 +596,16 @@ def _renewal(
     start = np.maximum(expiry2 - lead, np.ceil(settle_before))
     col = np.clip((start // 12).astype(np.int64) + 1, 0, path.shape[0] - 1)
     prior_level = path.ravel()[col * n + np.arange(ids.size)]  # path: the ids' columns
-    settle = np.full(ids.size, np.nan)
-    increase = np.full(ids.size, np.nan)
-    threat = np.zeros(ids.size, dtype=bool)
-    for year in np.unique(next_year):
-        at = np.flatnonzero(next_year == year)
-        month = int((year - base) * 12)
-        part = _Subset(sub, at)
-        trials = _bargaining_inputs(
-            s,
-            part,
-            start[at],
-            prior_level[at],
-            intensity[ids[at]],
-            post_intensity[ids[at]],
-            not_offset[ids[at]],
-            u_troop[ids[at]],
-            np.zeros(at.size),
-            month,
-        )
-        settle[at], increase[at], threat[at] = bargain(
-            dataclasses.replace(s, expiry_month=month), trials
-        )
-    return settle, increase, threat
+    trials = _bargaining_inputs(
+        s,
+        sub,
+        start,
+        prior_level,
+        intensity[ids],
+        post_intensity[ids],
+        not_offset[ids],
+        u_troop[ids],
+        np.zeros(ids.size),
+        expiry2,
+    )
+    return bargain(s, trials)
