@@ -16,7 +16,7 @@ Each trial's months fall into **segments** where the month's rule does not chang
   (:func:`_positions`), and the gap between them never grows, so the month where the paths
   cross is found for all trials at once by bisection over *m* (:func:`_first_crossing`).
 
-A trial goes through at most four segments and four boundary months, so a block is a handful
+A trial goes through at most four segments and three boundary months, so a block is a handful
 of large array operations, whatever the number of months. Closed forms and repeated monthly
 updates round differently: outcomes equal the month-by-month ones up to floating-point
 rounding (tests/test_bargaining_oracle.py states the tolerance).
