@@ -120,6 +120,12 @@ class Talks:
     tried: BoolArray
     """The troop lever has been tried (once, in the first month at the deadline)."""
 
+    def concat(self, other: Talks) -> Talks:
+        """These trials and ``other``'s (the order of trials in talks does not matter)."""
+        return Talks(
+            *(np.concatenate((getattr(self, name), getattr(other, name))) for name in _TALKS_FIELDS)
+        )
+
     def keep(self, mask: BoolArray) -> Talks:
         """The trials where ``mask`` holds."""
         if mask.all():
@@ -379,40 +385,42 @@ def run_segment(
 ) -> Talks:
     """Months ``month + 1 .. boundary - 1`` of every trial (none at all where that is empty):
     settles the trials whose paths cross, returns the others after month ``boundary - 1``."""
-    length = np.maximum(boundary - 1.0 - talks.month, 0.0)
-    if not length.any():
+    length = boundary - 1.0 - talks.month
+    busy = length > 0
+    if not busy.any():
         return talks
-    seg = _segment(talks, trials, cal)
-    ask, offer, floor, ceiling = _positions(seg, length)
-    crossed = np.flatnonzero(~_apart(ask, offer) & (length > 0))
+    # Trials with no month before their boundary keep their positions as they are.
+    part = talks if busy.all() else talks.keep(busy)
+    months = length if part is talks else length[busy]
+    seg = _segment(part, trials, cal)
+    ask, offer, floor, ceiling = _positions(seg, months)
+    crossed = np.flatnonzero(~_apart(ask, offer))
     if crossed.size:
         month, before, now = _first_crossing(
             seg.take(crossed),
-            length[crossed],
-            (talks.ask[crossed], talks.offer[crossed]),
+            months[crossed],
+            (part.ask[crossed], part.offer[crossed]),
             (ask[crossed], offer[crossed]),
         )
-        settled.record(talks.ids[crossed], talks.month[crossed] + month, before, now, cal.change_at)
-    going = np.ones(talks.ids.size, dtype=bool)
-    going[crossed] = False
-    if (length <= 0).any():
-        # No month of the segment: the positions stay as they are, unrounded.
-        idle = length <= 0
-        ask, offer = np.where(idle, talks.ask, ask), np.where(idle, talks.offer, offer)
-        floor, ceiling = np.where(idle, talks.floor, floor), np.where(idle, talks.ceiling, ceiling)
-    after = Talks(
-        ids=talks.ids,
-        start=talks.start,
-        expiry=talks.expiry,
-        due=talks.due,
-        month=np.maximum(talks.month, boundary - 1.0),
+        settled.record(part.ids[crossed], part.month[crossed] + month, before, now, cal.change_at)
+    moved = Talks(
+        ids=part.ids,
+        start=part.start,
+        expiry=part.expiry,
+        due=part.due,
+        month=part.month + months,
         ask=ask,
         offer=offer,
         floor=floor,
         ceiling=ceiling,
-        tried=talks.tried,
+        tried=part.tried,
     )
-    return after.keep(going)
+    going = np.ones(part.ids.size, dtype=bool)
+    going[crossed] = False
+    moved = moved.keep(going)
+    if part is talks:
+        return moved
+    return moved.concat(talks.keep(~busy))
 
 
 def general_month(
