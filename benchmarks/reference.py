@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.model.bargaining import CROSSING_TOLERANCE_PP
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.settings import ModelSettings
 from pipeline.spec.catalog import INPUT_NAMES
@@ -55,6 +56,7 @@ SCALARS: tuple[str, ...] = (
 _IDX = {name: i for i, name in enumerate(INPUT_NAMES)}
 _NAN = math.nan
 _INF = math.inf
+_TOL = CROSSING_TOLERANCE_PP  # apart: ask - offer > _TOL (docs/model.md section 5, step 6)
 
 
 def _ceil(x: float) -> float:
@@ -104,7 +106,7 @@ def bargain_one(
                 else:
                     floor = min(floor, post_floor)
                     a_new = min(a_new, post_ask)
-            stuck = elapsed - 1.0 >= deadline and k_new < a_new
+            stuck = elapsed - 1.0 >= deadline and a_new - k_new > _TOL
             if stuck:
                 step = drift * (2.0 if t > expiry else 1.0)
                 floor = floor - step
@@ -113,18 +115,20 @@ def bargain_one(
             if stuck and deadline_on and at_deadline:
                 a_new = floor
                 k_new = ceiling
-            if troop_on and at_deadline and not tried and k_new < a_new:
+            if troop_on and at_deadline and not tried and a_new - k_new > _TOL:
                 tried = True
                 now = intensity if t <= change_at else post
                 if u_troop < troop_p * now:
                     threat = True
                     ceiling = ceiling + uplift
                     k_new = ceiling
-            if k_new >= a_new:
+            if a_new - k_new <= _TOL:
                 gap_prev = ask - korea
                 gap_new = a_new - k_new
                 den = gap_prev - gap_new
                 frac = _clip(gap_prev / (den if den > 0 else 1.0), 0.0, 1.0)
+                if gap_prev <= _TOL:  # met at the month's start
+                    frac = 0.0
                 increase = ask + frac * (a_new - ask)
                 settle = t - 1.0 + frac
                 if change_on and t == change_at:

@@ -1,47 +1,182 @@
-"""Month-by-month bargaining (docs/model.md section 5), vectorized over the trials in talks.
+"""Bargaining (docs/model.md section 5), solved phase by phase, vectorized over trials.
 
-:func:`bargain` returns the settlement time, first-year increase and troop threat per trial.
+:func:`bargain` returns the settlement time, first-year increase and troop threat per trial,
+the outcome of the month-by-month equations of section 5, without stepping months.
 
-The loop is bookkeeping only; every trial goes through exactly the operations, in the same
-order, of the month-by-month equations, so the numbers do not depend on it:
+Each trial's months fall into **segments** where the month's rule does not change, separated by
+**boundary months** where it does:
 
-- Every trial that will open is put once, in order of its start month, into the arrays of a
-  :class:`Window`. The trials in talks in month ``t`` are the slice ``[lo, hi)`` of those arrays;
-  ``hi`` grows as talks open (:func:`_admit_opened`). A settled trial becomes a dead slot (NaN
-  positions, no deadline) that no test selects; the window is compacted when dead slots
-  outnumber live ones (:func:`_compact_window`). Work per month is proportional to the trials in
-  talks, on contiguous slices.
-- With the deadline mechanism on, a trial past its deadline month holds ask = floor and
-  offer = ceiling, is stalled (else it would have settled) and its troop lever is spent, so a
-  month is only the stalemate step and the crossing test. Such trials move to a
-  :class:`PastDeadlineGroup`, where that month is plain arithmetic
-  (:func:`_step_past_deadline_group`). The months of the change of administration and the one
-  after (where positions and floors are reset) run the general month on all trials, with that
-  group merged back in front of the window (:func:`_merge_group_into_window`).
-- Settlements are recorded (:class:`Settlements`) and priced in one pass at the end
-  (:func:`_price_settlements`): the same elementwise operations as month by month.
+- boundary months: the first month at the deadline (final offers, the troop lever), the change
+  of administration (for talks opened before it) and the first month after expiry (the
+  stalemate step doubles). They are run as one general month (:func:`_general_month`, the
+  equations as written) on every trial at its own boundary month, all at once;
+- segments: before the deadline both sides concede geometrically toward fixed reservation
+  points; after it, the reservation points move by a fixed step per month (with the deadline
+  mechanism, positions sit on them). Positions after *m* months of a segment are closed-form
+  (:func:`_positions`), and the gap between them never grows, so the month where the paths
+  cross is found for all trials at once by bisection over *m* (:func:`_first_crossing`).
+
+A trial goes through at most four segments and three boundary months, so a block is a handful
+of large array operations, whatever the number of months. Closed forms and repeated monthly
+updates round differently: outcomes equal the month-by-month ones up to floating-point
+rounding (tests/test_bargaining_oracle.py states the tolerance).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.common import BoolArray, FloatArray
-from pipeline.model.bargaining_state import (
-    Bargaining,
-    BargainingInputs,
-    MonthRules,
-    PastDeadlineGroup,
-    Settlements,
-    TrialIds,
-    Window,
-    start_bargaining,
-)
 from pipeline.model.settings import ModelSettings
 
-#: Dead slots are compacted away once they outnumber the live ones and this many: below it,
-#: moving arrays costs more than skipping dead slots.
-_MIN_DEAD_TO_COMPACT = 1024
+TrialIds = npt.NDArray[np.intp]
+"""Trial ids (indices into the block), or indices into the arrays of the trials in talks."""
+
+#: The sides are apart while the ask exceeds the offer by more than this [pp], and settle once
+#: it does not: positions that meet exactly (a concession rate of 1 reaching a reservation
+#: point equal to the other side's) are then not split by rounding into "apart" and "crossed".
+#: Far below any precision the outputs report.
+CROSSING_TOLERANCE_PP = 1e-9
+
+#: ``log(1 - rate)`` is clipped here: a rate of 1 concedes the whole gap in one month
+#: (``exp(m * -1000) == 0`` for m >= 1, ``== 1`` for m == 0).
+_LOG_ZERO = -1000.0
+
+
+@dataclass(frozen=True)
+class BargainingInputs:
+    """What the bargaining of each trial starts from; every array has shape (n,), by trial."""
+
+    start: FloatArray
+    """Month talks open (the first month bargained is ``start + 1``)."""
+    expiry: FloatArray
+    """Month the agreement the talks replace expires (the stalemate step doubles after it)."""
+    us_ask: FloatArray
+    us_floor: FloatArray
+    korea_offer: FloatArray
+    korea_ceiling: FloatArray
+    us_concession_rate: FloatArray
+    korea_concession_rate: FloatArray
+    negotiation_length_months: FloatArray
+    stalemate_step: FloatArray
+    """Stalemate concession [pp per month]."""
+    post_change_ask: FloatArray | None
+    """The opening ask at the next administration's intensity (None without a change)."""
+    post_change_floor: FloatArray | None
+    """The US reservation point at the next administration's intensity (None without one)."""
+    post_change_ratio: FloatArray | None
+    """Next administration's opening ask over the opening ask (before the situation shift):
+    above 1, a harder successor scales the US positions by it (None: it can only soften)."""
+    shift: FloatArray
+    """How far the situation (troop reduction, fiscal stress) lowered every position [pp]."""
+    intensity: FloatArray
+    post_intensity: FloatArray
+    troop_threat_prob: FloatArray
+    troop_threat_uplift: FloatArray
+    u_troop: FloatArray
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The non-random months and switches of the bargaining."""
+
+    horizon: int
+    change_at: float
+    """Month the next administration takes office (inf: no change in the horizon or the
+    mechanism is off)."""
+    deadline: bool
+    troop_lever: bool
+
+    @classmethod
+    def of(cls, settings: ModelSettings) -> Calendar:
+        """The calendar of ``settings``."""
+        change = settings.administration_change_month if settings.administration_change else None
+        return cls(
+            horizon=settings.horizon_month,
+            change_at=float(change) if change is not None else np.inf,
+            deadline=settings.deadline,
+            troop_lever=settings.troop_lever,
+        )
+
+
+@dataclass
+class Talks:
+    """The trials still in talks (arrays by trial in talks) after month ``month``."""
+
+    ids: TrialIds
+    start: FloatArray
+    expiry: FloatArray
+    due: FloatArray
+    """First month at the deadline: ``start + ceil(N)`` (``t - start >= N`` for whole t)."""
+    month: FloatArray
+    """Last month bargained."""
+    ask: FloatArray
+    offer: FloatArray
+    floor: FloatArray
+    ceiling: FloatArray
+    tried: BoolArray
+    """The troop lever has been tried (once, in the first month at the deadline)."""
+
+    def concat(self, other: Talks) -> Talks:
+        """These trials and ``other``'s (the order of trials in talks does not matter)."""
+        return Talks(
+            *(np.concatenate((getattr(self, name), getattr(other, name))) for name in _TALKS_FIELDS)
+        )
+
+    def keep(self, mask: BoolArray) -> Talks:
+        """The trials where ``mask`` holds."""
+        if mask.all():
+            return self
+        # Indices then take: several times faster than boolean indexing of each array.
+        at = np.flatnonzero(mask)
+        return Talks(*(getattr(self, name).take(at) for name in _TALKS_FIELDS))
+
+
+_TALKS_FIELDS = (
+    "ids",
+    "start",
+    "expiry",
+    "due",
+    "month",
+    "ask",
+    "offer",
+    "floor",
+    "ceiling",
+    "tried",
+)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Months ``month + 1 .. month + length`` of the trials in talks, under one rule."""
+
+    floor: FloatArray
+    ceiling: FloatArray
+    us_excess: FloatArray
+    """Ask above the floor at the segment's start (>= 0)."""
+    korea_shortfall: FloatArray
+    """Offer below the ceiling at the segment's start (>= 0)."""
+    step: FloatArray
+    """How far each reservation point moves per month (0 before the deadline) [pp]."""
+    chase_step: FloatArray
+    """The step positions fall behind by per month, conceding toward moving reservation points
+    (without the deadline mechanism; 0 where positions sit on them)."""
+    log_us_keep: FloatArray
+    log_korea_keep: FloatArray
+    us_rate: FloatArray
+    korea_rate: FloatArray
+
+    def on_reservation_points(self) -> BoolArray:
+        """Positions sit on the reservation points after the first month."""
+        out: BoolArray = (self.log_us_keep == _LOG_ZERO) & (self.log_korea_keep == _LOG_ZERO)
+        return out
+
+    def take(self, at: TrialIds) -> _Segment:
+        """The segment of the trials at ``at``."""
+        return _Segment(*(getattr(self, f.name)[at] for f in fields(self)))
 
 
 def bargain(
@@ -49,322 +184,322 @@ def bargain(
 ) -> tuple[FloatArray, FloatArray, BoolArray]:
     """Settlement time, first-year increase and troop threat per trial (NaN: not settled)."""
     n = trials.start.shape[0]
-    horizon = settings.horizon_month
-    settle_time = np.full(n, np.nan)
-    increase = np.full(n, np.nan)
+    settled = Settled(np.full(n, np.nan), np.full(n, np.nan))
     threat = np.zeros(n, dtype=bool)
-    lowest = np.min(trials.start)
-    if not np.isfinite(lowest) or int(lowest) >= horizon:
-        return settle_time, increase, threat
-    state = start_bargaining(settings, trials, threat)
-    window, group = state.window, state.group
-    for t in range(window.first + 1, horizon + 1):
-        _admit_opened(window, t)
-        general = not state.rules.fast or t in state.rules.general_months
-        if general and group.n_alive:
-            _merge_group_into_window(window, group)
-        if not general and group.n_alive:
-            _step_past_deadline_group(state, t)
-        if window.n_alive == 0:
-            window.lo = window.hi
-            continue
-        _step_window(state, t, general)
-        if general and state.rules.fast and t + 1 not in state.rules.general_months:
-            _move_past_deadline_to_group(window, group, t)
-        _compact_window(window)
-    _price_settlements(state.settlements, state.rules, settle_time, increase)
-    return settle_time, increase, threat
+    cal = Calendar.of(settings)
+    talks = open_talks(trials, cal.horizon)
+    while talks.ids.size:
+        boundary = next_boundary(talks, cal)
+        talks = run_segment(talks, trials, cal, boundary, settled)
+        talks = talks.keep(talks.month < cal.horizon)
+        if talks.ids.size:
+            talks = general_month(talks, trials, cal, settled, threat)
+    return settled.time, settled.increase, threat
 
 
-def _admit_opened(window: Window, t: int) -> None:
-    """Extend the window over the trials whose talks opened in month ``t - 1``."""
-    new_hi = window.size + int(window.opened_by[t - 1 - window.first])
-    window.n_alive += new_hi - window.hi
-    window.hi = new_hi
+@dataclass(frozen=True)
+class Settled:
+    """Out: settlement time and first-year increase by trial (NaN until settled)."""
 
+    time: FloatArray
+    increase: FloatArray
 
-def _merge_group_into_window(window: Window, group: PastDeadlineGroup) -> None:
-    """Put the live past-deadline trials back in front of the window for a general month."""
-    keep = np.flatnonzero(group.floor[: group.n] != np.inf)
-    new_lo = window.lo - keep.size
-    put = slice(new_lo, window.lo)
-    window.ids[put] = group.ids[keep]
-    window.ask[put] = window.floor[put] = group.floor[keep]
-    window.offer[put] = window.ceiling[put] = group.ceiling[keep]
-    # Positions sit at the reservation points: concessions of 0 keep them there.
-    window.us_keep_share[put] = 0.0
-    window.korea_rate[put] = 0.0
-    window.due[put] = -np.inf  # past the deadline
-    window.stall_step[put] = group.step[keep]
-    window.tried[put] = True
-    window.alive[put] = True
-    window.n_alive += keep.size
-    window.lo = new_lo
-    group.n = group.n_alive = 0
-
-
-def _step_past_deadline_group(state: Bargaining, t: int) -> None:
-    """One fast month of the past-deadline group: ask = floor and offer = ceiling are apart,
-    so stuck; both reservation points (and positions) move by the step; settled where they
-    cross."""
-    group = state.group
-    span = slice(0, group.n)
-    floor, ceiling = group.floor[span], group.ceiling[span]
-    floor_next, ceiling_next = group.floor_next[span], group.ceiling_next[span]
-    if t > state.rules.expiry:
-        step = np.multiply(
-            group.step[span], state.rules.stalemate_factor(t), out=group.scratch[span]
-        )
-    else:
-        step = group.step[span]  # drift * 1.0 is drift
-    np.subtract(floor, step, out=floor_next)
-    np.add(ceiling, step, out=ceiling_next)
-    crossed = np.greater_equal(ceiling_next, floor_next, out=group.crossed[span])
-    if crossed.any():
-        idx = np.flatnonzero(crossed)
-        state.settlements.record(t, idx, group.ids, floor, ceiling, floor_next, ceiling_next)
-        # Dead slots: never cross again.
-        floor_next[idx] = np.inf
-        ceiling_next[idx] = -np.inf
-        group.n_alive -= idx.size
-    group.floor, group.floor_next = group.floor_next, group.floor
-    group.ceiling, group.ceiling_next = group.ceiling_next, group.ceiling
-    if group.n - group.n_alive > max(group.n_alive, _MIN_DEAD_TO_COMPACT):
-        keep = np.flatnonzero(group.floor[: group.n] != np.inf)
-        for arr in (group.ids, group.floor, group.ceiling, group.step):
-            arr[: keep.size] = arr[keep]
-        group.n = keep.size
-
-
-def _step_window(state: Bargaining, t: int, general: bool) -> None:
-    """One month of the trials in the window, then settlement where the paths cross."""
-    if general:
-        _general_month(state, t)
-    else:
-        _deadline_arrivals(state, t)
-        _concede(state.window)
-    _settle_crossed(state, t)
-    window = state.window
-    window.ask, window.ask_next = window.ask_next, window.ask
-    window.offer, window.offer_next = window.offer_next, window.offer
-
-
-def _concede(window: Window) -> None:
-    """Concessions (section 5, step 1): ask toward the floor, offer toward the ceiling."""
-    w = window.span
-    scratch = window.scratch[: window.hi - window.lo]
-    floor, ceiling = window.floor[w], window.ceiling[w]
-    np.subtract(window.ask[w], floor, out=scratch)
-    np.multiply(scratch, window.us_keep_share[w], out=scratch)
-    np.add(floor, scratch, out=window.ask_next[w])
-    offer = window.offer[w]
-    np.subtract(ceiling, offer, out=scratch)
-    np.multiply(scratch, window.korea_rate[w], out=scratch)
-    np.add(offer, scratch, out=window.offer_next[w])
-
-
-def _deadline_arrivals(state: Bargaining, t: int) -> None:
-    """In a fast month, trials reaching their deadline leave the window: their month is the
-    general one on the subset (final offers, troop lever, crossing); the unsettled join the
-    past-deadline group."""
-    window, lo = state.window, state.window.lo
-    w = window.span
-    at_deadline = np.less_equal(window.due[w], t, out=window.at_deadline[: window.hi - lo])
-    if not at_deadline.any():
-        return
-    arriving = np.flatnonzero(at_deadline)
-    ids = window.ids[w].take(arriving)
-    ask_before, offer_before = window.ask[w].take(arriving), window.offer[w].take(arriving)
-    # Final offers: ask = floor, offer = ceiling (not yet past the deadline, so no stalemate
-    # step this month).
-    floor, ceiling = window.floor[w].take(arriving), window.ceiling[w].take(arriving)
-    if state.rules.troop_lever:
-        stalled = np.flatnonzero(ceiling < floor)
-        if stalled.size:
-            made, made_ids = _troop_threats(state, t, stalled, ids.take(stalled))
-            ceiling[made] = ceiling[made] + state.trials.troop_threat_uplift[made_ids]
-    crossed = ceiling >= floor
-    if crossed.any():
-        idx = np.flatnonzero(crossed)
-        state.settlements.record(t, idx, ids, ask_before, offer_before, floor, ceiling)
-        stay = np.flatnonzero(~crossed)
-    else:
-        stay = np.arange(arriving.size)
-    if stay.size:
-        steps = window.stall_step[w].take(arriving.take(stay))
-        state.group.append(ids.take(stay), floor.take(stay), ceiling.take(stay), steps)
-    window.ask[w][arriving] = np.nan
-    window.due[w][arriving] = np.inf
-    window.alive[lo + arriving] = False
-    window.n_alive -= arriving.size
-
-
-def _general_month(state: Bargaining, t: int) -> None:
-    """The general month (docs/model.md section 5, steps 1-5) on the whole window."""
-    window, rules = state.window, state.rules
-    w, m = window.span, window.hi - window.lo
-    _concede(window)
-    at_deadline = np.less_equal(window.due[w], t, out=window.at_deadline[:m])
-    on_deadline = np.flatnonzero(at_deadline)
-    if rules.deadline:
-        window.ask_next[w][on_deadline] = window.floor[w][on_deadline]
-        window.offer_next[w][on_deadline] = window.ceiling[w][on_deadline]
-    post_ask_all = state.trials.post_change_ask
-    if post_ask_all is not None and t == rules.change:
-        _administration_change(state, post_ask_all)
-    _stalemate_step(state, t)
-    if rules.troop_lever and on_deadline.size:
-        _troop_lever_at_deadline(state, t, on_deadline)
-
-
-def _administration_change(state: Bargaining, post_ask_all: FloatArray) -> None:
-    """Step 3: for talks opened under Trump, the floor and ask drop to the next
-    administration's (never rise); a harder successor (mechanism successor_either_way) scales
-    them up by the ratio of the opening asks instead, around the situation shift."""
-    window, trials = state.window, state.trials
-    w = window.span
-    ids = window.ids[w]
-    floor, ask_next = window.floor[w], window.ask_next[w]
-    under_trump = trials.start[ids] < state.rules.change_at
-    post_ask = post_ask_all[ids]
-    post_floor = trials.post_change_floor
-    assert post_floor is not None
-    new_floor = np.minimum(floor, post_floor[ids])
-    new_ask = np.minimum(ask_next, post_ask)
-    if trials.post_change_ratio is not None:
-        ratio = trials.post_change_ratio[ids]
-        harder = ratio > 1.0
-        if harder.any():
-            shift = trials.shift[ids]
-            new_floor = np.where(harder, (floor + shift) * ratio - shift, new_floor)
-            new_ask = np.where(harder, (ask_next + shift) * ratio - shift, new_ask)
-    floor[:] = np.where(under_trump, new_floor, floor)
-    ask_next[:] = np.where(under_trump, new_ask, ask_next)
-
-
-def _stalemate_step(state: Bargaining, t: int) -> None:
-    """Step 4: past the deadline and still apart, both reservation points move toward each
-    other; with the deadline on, positions follow them."""
-    window = state.window
-    w, m = window.span, window.hi - window.lo
-    floor, ceiling = window.floor[w], window.ceiling[w]
-    ask_next, offer_next = window.ask_next[w], window.offer_next[w]
-    np.less_equal(window.due[w], t - 1, out=window.past_deadline[:m])
-    np.less(offer_next, ask_next, out=window.apart[:m])
-    stuck = np.logical_and(window.past_deadline[:m], window.apart[:m], out=window.past_deadline[:m])
-    if not stuck.any():
-        return
-    idx = np.flatnonzero(stuck)
-    step = window.stall_step[w][idx] * state.rules.stalemate_factor(t)
-    floor[idx] -= step
-    if state.rules.signed_zero:
-        np.add(ceiling, 0.0, out=ceiling)
-    ceiling[idx] += step
-    if state.rules.deadline:
-        # Positions follow the moved reservation points of the stuck trials only
-        # (docs/model.md section 5, step 4): no trial depends on others in its block.
-        ask_next[idx] = floor[idx]
-        offer_next[idx] = ceiling[idx]
-
-
-def _troop_lever_at_deadline(state: Bargaining, t: int, on_deadline: TrialIds) -> None:
-    """Step 5: the first month at the deadline with the sides apart, the US may threaten; a
-    threat raises Korea's ceiling, which Korea tables at once."""
-    window, lo = state.window, state.window.lo
-    w = window.span
-    ceiling, ask_next, offer_next = window.ceiling[w], window.ask_next[w], window.offer_next[w]
-    untried = on_deadline[~window.tried[w][on_deadline]]
-    stalled = untried[offer_next[untried] < ask_next[untried]]
-    if stalled.size:
-        window.tried[lo + stalled] = True
-        made, made_ids = _troop_threats(state, t, stalled, window.ids[lo + stalled])
-        ceiling[made] = ceiling[made] + state.trials.troop_threat_uplift[made_ids]
-        offer_next[made] = ceiling[made]
-
-
-def _troop_threats(
-    state: Bargaining, t: int, stalled: TrialIds, stalled_ids: TrialIds
-) -> tuple[TrialIds, TrialIds]:
-    """Of stalled trials (index, trial id), those the US threatens in month ``t`` (probability
-    troop_threat_prob x current intensity); marks their threat."""
-    trials = state.trials
-    if t <= state.rules.change_at:
-        now = trials.intensity[stalled_ids]
-    else:
-        now = trials.post_intensity[stalled_ids]
-    made = trials.u_troop[stalled_ids] < trials.troop_threat_prob[stalled_ids] * now
-    state.threat[stalled_ids[made]] = True
-    return stalled[made], stalled_ids[made]
-
-
-def _settle_crossed(state: Bargaining, t: int) -> None:
-    """Step 6: record the trials whose paths crossed this month and make them dead slots."""
-    window, lo = state.window, state.window.lo
-    w, m = window.span, window.hi - window.lo
-    ask_next, offer_next = window.ask_next[w], window.offer_next[w]
-    crossed = np.greater_equal(offer_next, ask_next, out=window.apart[:m])
-    if not crossed.any():
-        return
-    idx = np.flatnonzero(crossed)
-    state.settlements.record(
-        t, idx, window.ids[w], window.ask[w], window.offer[w], ask_next, offer_next
-    )
-    ask_next[idx] = np.nan
-    offer_next[idx] = np.nan
-    window.due[w][idx] = np.inf
-    window.alive[lo + idx] = False
-    window.n_alive -= idx.size
-
-
-def _move_past_deadline_to_group(window: Window, group: PastDeadlineGroup, t: int) -> None:
-    """Back to the fast months: trials at or past their deadline join the group (their ask is
-    the floor and their offer the ceiling again after this month)."""
-    w = window.span
-    past = np.flatnonzero(window.alive[w] & (window.due[w] <= t))
-    if not past.size:
-        return
-    at = window.lo + past
-    group.append(window.ids[at], window.floor[at], window.ceiling[at], window.stall_step[at])
-    window.ask[at] = np.nan
-    window.offer[at] = np.nan
-    window.due[at] = np.inf
-    window.alive[at] = False
-    window.n_alive -= past.size
-
-
-def _compact_window(window: Window) -> None:
-    """Once dead slots outnumber live ones, move the live trials to the end, in order."""
-    w = window.span
-    if window.hi - window.lo - window.n_alive <= max(window.n_alive, _MIN_DEAD_TO_COMPACT):
-        return
-    keep = np.flatnonzero(window.alive[w])
-    new_lo = window.hi - window.n_alive
-    # The next-month positions are not kept: every month writes them over the whole window.
-    for arr in (
-        window.ids, window.ask, window.offer, window.floor, window.ceiling,
-        window.us_keep_share, window.korea_rate, window.due, window.stall_step, window.tried,
-        window.alive,
-    ):  # fmt: skip
-        arr[new_lo : window.hi] = arr[w].take(keep)
-    window.lo = new_lo
-
-
-def _price_settlements(
-    settlements: Settlements, rules: MonthRules, settle_time: FloatArray, increase: FloatArray
-) -> None:
-    """Write the settlement time and increase of every recorded trial (step 6)."""
-    n = settlements.n
-    ask_before, offer_before, ask_now, offer_now = settlements.positions[:, :n]
-    gap_before = ask_before - offer_before
-    gap_now = ask_now - offer_now
-    # Linear interpolation of both paths within the month: where they meet.
-    closing = gap_before - gap_now
-    frac = np.clip(gap_before / np.where(closing > 0, closing, 1.0), 0.0, 1.0)
-    ids = settlements.ids[:n]
-    increase[ids] = ask_before + frac * (ask_now - ask_before)
-    when = settlements.month[:n] + frac
-    if rules.change is not None:
+    def record(
+        self,
+        ids: TrialIds,
+        month: FloatArray,
+        before: tuple[FloatArray, FloatArray],
+        now: tuple[FloatArray, FloatArray],
+        change_at: float,
+    ) -> None:
+        """Trials ``ids`` crossed in ``month``, from positions (ask, offer) ``before`` to
+        ``now``: both paths are linear within the month and meet where the gap closes."""
+        ask_before, offer_before = before
+        ask_now, offer_now = now
+        gap_before = ask_before - offer_before
+        closing = gap_before - (ask_now - offer_now)
+        frac = np.clip(gap_before / np.where(closing > 0, closing, 1.0), 0.0, 1.0)
+        # Already met at the month's start (within the tolerance): settled at its start.
+        frac[gap_before <= CROSSING_TOLERANCE_PP] = 0.0
+        self.increase[ids] = ask_before + frac * (ask_now - ask_before)
+        when = month - 1.0 + frac
         # A deal the new administration makes possible is dated at its arrival.
-        at_change = settlements.month[:n] == rules.change - 1
-        when[at_change] = np.maximum(when[at_change], rules.change_at)
-    settle_time[ids] = when
+        self.time[ids] = np.where(month == change_at, np.maximum(when, change_at), when)
+
+
+def _apart(ask: FloatArray, offer: FloatArray) -> BoolArray:
+    """The ask exceeds the offer by more than the crossing tolerance."""
+    out: BoolArray = ask - offer > CROSSING_TOLERANCE_PP
+    return out
+
+
+def open_talks(trials: BargainingInputs, horizon: int) -> Talks:
+    """The trials whose talks open in a simulated month, before their first month."""
+    start = trials.start
+    ids = np.flatnonzero((start < horizon) & (start == np.floor(start)))
+    opened = start[ids]
+    return Talks(
+        ids=ids,
+        start=opened,
+        expiry=trials.expiry[ids],
+        due=opened + np.ceil(trials.negotiation_length_months[ids]),
+        month=opened.copy(),
+        ask=trials.us_ask[ids],
+        offer=trials.korea_offer[ids],
+        floor=trials.us_floor[ids],
+        ceiling=trials.korea_ceiling[ids],
+        tried=np.zeros(ids.size, dtype=bool),
+    )
+
+
+def next_boundary(talks: Talks, cal: Calendar) -> FloatArray:
+    """Each trial's next month whose rule differs from the months before it (``horizon + 1``
+    if none is left): the first month at the deadline, the change of administration for talks
+    opened before it, the first month after expiry."""
+    after = talks.month
+    deadline = np.maximum(talks.due, talks.start + 1.0)
+    boundary = np.where(deadline > after, np.minimum(deadline, cal.horizon + 1.0), np.inf)
+    lapse = talks.expiry + 1.0
+    boundary = np.where(lapse > after, np.minimum(boundary, lapse), boundary)
+    change = cal.change_at
+    if np.isfinite(change) and change <= cal.horizon:
+        upcoming = (change > after) & (talks.start < change)
+        boundary = np.where(upcoming, np.minimum(boundary, change), boundary)
+    out: FloatArray = np.minimum(boundary, cal.horizon + 1.0)
+    return out
+
+
+def _segment(talks: Talks, trials: BargainingInputs, cal: Calendar) -> _Segment:
+    """The rule of the months after ``talks.month`` up to each trial's next boundary."""
+    ids = talks.ids
+    us_rate = trials.us_concession_rate[ids]
+    korea_rate = trials.korea_concession_rate[ids]
+    # Past the deadline (a boundary month was the first at it), still apart: stalemate.
+    stalled = talks.month >= np.maximum(talks.due, talks.start + 1.0)
+    lapsed = talks.month + 1.0 > talks.expiry
+    step = np.where(stalled, trials.stalemate_step[ids] * np.where(lapsed, 2.0, 1.0), 0.0)
+    with np.errstate(divide="ignore"):
+        log_us_keep = np.maximum(np.log1p(-us_rate), _LOG_ZERO)
+        log_korea_keep = np.maximum(np.log1p(-korea_rate), _LOG_ZERO)
+    if cal.deadline:
+        # Past the deadline, positions are the reservation points from the first month on
+        # (a change of administration at the deadline can leave the ask above the floor).
+        log_us_keep[stalled] = _LOG_ZERO
+        log_korea_keep[stalled] = _LOG_ZERO
+        # Reservation points that already meet (the floor dropped at the change) settle in
+        # the next month without a stalemate step.
+        step[stalled & (talks.floor - talks.ceiling <= CROSSING_TOLERANCE_PP)] = 0.0
+    return _Segment(
+        floor=talks.floor,
+        ceiling=talks.ceiling,
+        us_excess=talks.ask - talks.floor,
+        korea_shortfall=talks.ceiling - talks.offer,
+        step=step,
+        chase_step=step if not cal.deadline else np.zeros_like(step),
+        log_us_keep=log_us_keep,
+        log_korea_keep=log_korea_keep,
+        us_rate=us_rate,
+        korea_rate=korea_rate,
+    )
+
+
+def _geometric_sum(log_keep: FloatArray, rate: FloatArray, months: FloatArray) -> FloatArray:
+    """``1 + r + ... + r^(m-1)`` for ``r = 1 - rate`` (``m`` when nothing is conceded)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = np.where(
+            rate > 0.0, -np.expm1(months * log_keep) / np.where(rate > 0, rate, 1.0), months
+        )
+    return out
+
+
+def _positions(
+    seg: _Segment, months: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """(ask, offer, floor, ceiling) after ``months`` months of the segment.
+
+    Month by month: the floor falls and the ceiling rises by the step; each side concedes a
+    share of its gap to its reservation point, ``e' = (1 - rate) e + chase_step``, hence
+    ``e_m = (1 - rate)^m e_0 + chase_step (1 + ... + (1 - rate)^(m-1))``.
+    """
+    step = seg.step
+    floor = seg.floor - step * months
+    ceiling = seg.ceiling + step * months
+    us_excess = np.exp(months * seg.log_us_keep) * seg.us_excess
+    korea_shortfall = np.exp(months * seg.log_korea_keep) * seg.korea_shortfall
+    chase = seg.chase_step
+    if chase.any():
+        us_excess += chase * _geometric_sum(seg.log_us_keep, seg.us_rate, months)
+        korea_shortfall += chase * _geometric_sum(seg.log_korea_keep, seg.korea_rate, months)
+    return floor + us_excess, ceiling - korea_shortfall, floor, ceiling
+
+
+Positions = tuple[FloatArray, FloatArray]
+"""(ask, offer) by trial."""
+
+
+def _first_crossing(
+    seg: _Segment, length: FloatArray, at_start: Positions, at_end: Positions
+) -> tuple[FloatArray, Positions, Positions]:
+    """The first month (1..length) of the segment where the paths meet, and the positions
+    before and in it, for trials whose paths have met by ``length`` months (positions
+    ``at_start`` and ``at_end``). The gap never grows within a segment (positions approach reservation points
+    that approach each other), so bisection finds it."""
+    lo = np.zeros(length.size)
+    hi = length.copy()
+    lo_ask, lo_offer = at_start[0].copy(), at_start[1].copy()
+    hi_ask, hi_offer = at_end[0].copy(), at_end[1].copy()
+    # Past the deadline with positions on the reservation points, the gap closes by twice the
+    # step each month: try that month first (checked: rounding may differ by a month).
+    linear = np.flatnonzero(
+        (seg.step > 0.0) & seg.on_reservation_points() & (seg.chase_step == 0.0)
+    )
+    if linear.size:
+        gap = seg.floor[linear] - seg.ceiling[linear]
+        guess = np.clip(np.ceil(gap / (2.0 * seg.step[linear])), 1.0, hi[linear])
+        part = seg.take(linear)
+        ask_lo, offer_lo, _, _ = _positions(part, guess - 1.0)
+        ask_hi, offer_hi, _, _ = _positions(part, guess)
+        good = ((guess == 1.0) | _apart(ask_lo, offer_lo)) & ~_apart(ask_hi, offer_hi)
+        at, ok = linear[good], np.flatnonzero(good)
+        lo[at], hi[at] = guess[ok] - 1.0, guess[ok]
+        lo_ask[at], lo_offer[at] = ask_lo[ok], offer_lo[ok]
+        hi_ask[at], hi_offer[at] = ask_hi[ok], offer_hi[ok]
+    todo = np.flatnonzero(hi - lo > 1.0)
+    while todo.size:
+        mid = np.floor((lo[todo] + hi[todo]) / 2.0)
+        ask, offer, _, _ = _positions(seg.take(todo), mid)
+        met = ~_apart(ask, offer)
+        up, down = todo[met], todo[~met]
+        hi[up], hi_ask[up], hi_offer[up] = mid[met], ask[met], offer[met]
+        lo[down], lo_ask[down], lo_offer[down] = mid[~met], ask[~met], offer[~met]
+        todo = todo[hi[todo] - lo[todo] > 1.0]
+    return hi, (lo_ask, lo_offer), (hi_ask, hi_offer)
+
+
+def run_segment(
+    talks: Talks,
+    trials: BargainingInputs,
+    cal: Calendar,
+    boundary: FloatArray,
+    settled: Settled,
+) -> Talks:
+    """Months ``month + 1 .. boundary - 1`` of every trial (none at all where that is empty):
+    settles the trials whose paths cross, returns the others after month ``boundary - 1``."""
+    length = boundary - 1.0 - talks.month
+    busy = length > 0
+    if not busy.any():
+        return talks
+    # Trials with no month before their boundary keep their positions as they are.
+    part = talks if busy.all() else talks.keep(busy)
+    months = length if part is talks else length[busy]
+    seg = _segment(part, trials, cal)
+    ask, offer, floor, ceiling = _positions(seg, months)
+    crossed = np.flatnonzero(~_apart(ask, offer))
+    if crossed.size:
+        month, before, now = _first_crossing(
+            seg.take(crossed),
+            months[crossed],
+            (part.ask[crossed], part.offer[crossed]),
+            (ask[crossed], offer[crossed]),
+        )
+        settled.record(part.ids[crossed], part.month[crossed] + month, before, now, cal.change_at)
+    moved = Talks(
+        ids=part.ids,
+        start=part.start,
+        expiry=part.expiry,
+        due=part.due,
+        month=part.month + months,
+        ask=ask,
+        offer=offer,
+        floor=floor,
+        ceiling=ceiling,
+        tried=part.tried,
+    )
+    going = np.ones(part.ids.size, dtype=bool)
+    going[crossed] = False
+    moved = moved.keep(going)
+    if part is talks:
+        return moved
+    return moved.concat(talks.keep(~busy))
+
+
+def general_month(
+    talks: Talks,
+    trials: BargainingInputs,
+    cal: Calendar,
+    settled: Settled,
+    threat: BoolArray,
+) -> Talks:
+    """Month ``t = month + 1`` of every trial, by the equations of section 5 as written
+    (concessions, deadline, change of administration, stalemate step, troop lever, crossing);
+    returns the trials still apart after it."""
+    ids = talks.ids
+    t = talks.month + 1.0
+    floor, ceiling = talks.floor.copy(), talks.ceiling.copy()
+    ask, offer = talks.ask, talks.offer
+    # 1. Concessions.
+    ask_now = floor + (ask - floor) * (1.0 - trials.us_concession_rate[ids])
+    offer_now = offer + (ceiling - offer) * trials.korea_concession_rate[ids]
+    # 2. Final offers at the deadline.
+    at_deadline = t >= talks.due
+    if cal.deadline:
+        ask_now = np.where(at_deadline, floor, ask_now)
+        offer_now = np.where(at_deadline, ceiling, offer_now)
+    # 3. Change of administration, for talks opened before it.
+    if np.isfinite(cal.change_at) and trials.post_change_ask is not None:
+        changing = (t == cal.change_at) & (talks.start < cal.change_at)
+        if changing.any():
+            assert trials.post_change_floor is not None
+            new_floor = np.minimum(floor, trials.post_change_floor[ids])
+            new_ask = np.minimum(ask_now, trials.post_change_ask[ids])
+            if trials.post_change_ratio is not None:
+                ratio = trials.post_change_ratio[ids]
+                harder = ratio > 1.0
+                shift = trials.shift[ids]
+                new_floor = np.where(harder, (floor + shift) * ratio - shift, new_floor)
+                new_ask = np.where(harder, (ask_now + shift) * ratio - shift, new_ask)
+            floor = np.where(changing, new_floor, floor)
+            ask_now = np.where(changing, new_ask, ask_now)
+    # 4. Stalemate: past the deadline and still apart, the reservation points move.
+    stuck = (t >= talks.due + 1.0) & _apart(ask_now, offer_now)
+    step = trials.stalemate_step[ids] * np.where(t > talks.expiry, 2.0, 1.0)
+    floor = np.where(stuck, floor - step, floor)
+    ceiling = np.where(stuck, ceiling + step, ceiling)
+    if cal.deadline:
+        follow = stuck & at_deadline
+        ask_now = np.where(follow, floor, ask_now)
+        offer_now = np.where(follow, ceiling, offer_now)
+    # 5. Troop lever: the first month at the deadline with the sides apart.
+    tried = talks.tried
+    if cal.troop_lever:
+        trying = at_deadline & ~tried & _apart(ask_now, offer_now)
+        tried = tried | trying
+        intensity = np.where(t <= cal.change_at, trials.intensity[ids], trials.post_intensity[ids])
+        made = trying & (trials.u_troop[ids] < trials.troop_threat_prob[ids] * intensity)
+        threat[ids[made]] = True
+        ceiling = np.where(made, ceiling + trials.troop_threat_uplift[ids], ceiling)
+        offer_now = np.where(made, ceiling, offer_now)
+    # 6. Settlement where the paths cross.
+    crossed = ~_apart(ask_now, offer_now)
+    at = np.flatnonzero(crossed)
+    if at.size:
+        settled.record(
+            ids.take(at),
+            t.take(at),
+            (ask.take(at), offer.take(at)),
+            (ask_now.take(at), offer_now.take(at)),
+            cal.change_at,
+        )
+    after = Talks(
+        ids=ids,
+        start=talks.start,
+        expiry=talks.expiry,
+        due=talks.due,
+        month=t,
+        ask=ask_now,
+        offer=offer_now,
+        floor=floor,
+        ceiling=ceiling,
+        tried=tried,
+    )
+    return after.keep(~crossed)

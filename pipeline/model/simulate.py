@@ -7,14 +7,13 @@ calendar years. docs/model.md states every equation implemented here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.common import FloatArray
-from pipeline.model.bargaining import bargain
-from pipeline.model.bargaining_state import BargainingInputs
+from pipeline.model.bargaining import BargainingInputs, bargain
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.settings import ModelSettings
 
@@ -249,7 +248,7 @@ def _bargaining_inputs(
     not_offset: FloatArray,
     u_troop: FloatArray,
     shift: FloatArray,
-    expiry_month: int,
+    expiry_month: float | FloatArray,
 ) -> BargainingInputs:
     """What the bargaining of each trial starts from: opening positions, priced against the
     level in force when talks open (``prior_level``), less the situation ``shift``, and the
@@ -286,6 +285,7 @@ def _bargaining_inputs(
         length = np.maximum(np.minimum(length, latest), 1.0)
     return BargainingInputs(
         start=start,
+        expiry=np.broadcast_to(np.asarray(expiry_month, dtype=np.float64), start.shape),
         us_ask=us_ask - shift,
         us_floor=share * us_ask - shift,
         korea_offer=korea_offer - shift,
@@ -355,11 +355,16 @@ def _contribution_path(
     deals: list[Deal],
     factors: list[FloatArray],
     years: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.intp] | None = None,
 ) -> FloatArray:
     """Contribution by year (years x trials): the level in force (``levels``) until the first
     deal; a deal's first year grows by its increase, its later years by the escalation rule;
     after a deal ends with no successor in force the level is frozen. Later deals replace
-    earlier ones from their first year."""
+    earlier ones from their first year. With ``ids``, only those trials' columns."""
+    if ids is not None:
+        levels = levels[:, ids]
+        deals = [(first[ids], factor[ids], last[ids]) for first, factor, last in deals]
+        factors = [factor[ids] for factor in factors]
     path = np.empty_like(levels)
     path[0] = levels[0]
     for j in range(1, years.size):
@@ -460,8 +465,8 @@ def _outcomes(
         if not due.any():
             break
         deals[-1] = (deals[-1][0], deals[-1][1], np.where(due, next_year - 1.0, deals[-1][2]))
-        path = _contribution_path(in_force, deals, factors, years)
         ids = np.flatnonzero(due)
+        path = _contribution_path(in_force, deals, factors, years, ids)
         renewal = _renewal(
             s, inputs, ids, next_year[ids], current_settle[ids], path, pressure, u_troop
         )
@@ -499,7 +504,11 @@ def _outcomes(
         new_factor = np.ones(n)
         new_factor[ids] = 1.0 + increase2 / 100.0
         deals.append((new_first, new_factor, no_end))
-    path = _contribution_path(in_force, deals, factors, years)
+    # Trials never renewed have one deal: their path needs no other (later deals never start).
+    path = _contribution_path(in_force, deals[:1], factors, years)
+    if len(deals) > 1:
+        renewed = np.flatnonzero(renegotiated)
+        path[:, renewed] = _contribution_path(in_force, deals, factors, years, renewed)
 
     furlough = (
         s.lapse_furlough
@@ -548,6 +557,23 @@ def _outcomes(
     )
 
 
+class _Subset(Mapping[str, FloatArray]):
+    """The inputs of some trials, gathered when read (a renewal reads a third of them)."""
+
+    def __init__(self, inputs: Mapping[str, FloatArray], ids: npt.NDArray[np.intp]) -> None:
+        self._inputs, self._ids = inputs, ids
+
+    def __getitem__(self, name: str) -> FloatArray:
+        out: FloatArray = self._inputs[name][self._ids]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inputs)
+
+    def __len__(self) -> int:
+        return len(self._inputs)
+
+
 def _renewal(
     s: ModelSettings,
     inputs: Mapping[str, FloatArray],
@@ -561,35 +587,25 @@ def _renewal(
     """Settlement time, increase and troop threat of the renewal talks of trials ``ids``,
     whose agreement ends before January of ``next_year``: talks open
     ``successor_talks_lead_months`` before (not before the month after the last settlement),
-    priced against the level then; one bargaining per expiry year (a loop over years)."""
+    priced against the level then; each trial's talks replace its own agreement (expiry)."""
     intensity, post_intensity, not_offset = pressure
     base, n = s.calendar_base_year, path.shape[1]
     expiry2 = (next_year - base) * 12.0
-    sub = {name: values[ids] for name, values in inputs.items()}
+    sub = _Subset(inputs, ids)
     lead = np.round(sub["successor_talks_lead_months"])
     start = np.maximum(expiry2 - lead, np.ceil(settle_before))
     col = np.clip((start // 12).astype(np.int64) + 1, 0, path.shape[0] - 1)
-    prior_level = path.ravel()[col * n + ids]
-    settle = np.full(ids.size, np.nan)
-    increase = np.full(ids.size, np.nan)
-    threat = np.zeros(ids.size, dtype=bool)
-    for year in np.unique(next_year):
-        at = np.flatnonzero(next_year == year)
-        month = int((year - base) * 12)
-        part = {name: values[at] for name, values in sub.items()}
-        trials = _bargaining_inputs(
-            s,
-            part,
-            start[at],
-            prior_level[at],
-            intensity[ids[at]],
-            post_intensity[ids[at]],
-            not_offset[ids[at]],
-            u_troop[ids[at]],
-            np.zeros(at.size),
-            month,
-        )
-        settle[at], increase[at], threat[at] = bargain(
-            dataclasses.replace(s, expiry_month=month), trials
-        )
-    return settle, increase, threat
+    prior_level = path.ravel()[col * n + np.arange(ids.size)]  # path: the ids' columns
+    trials = _bargaining_inputs(
+        s,
+        sub,
+        start,
+        prior_level,
+        intensity[ids],
+        post_intensity[ids],
+        not_offset[ids],
+        u_troop[ids],
+        np.zeros(ids.size),
+        expiry2,
+    )
+    return bargain(s, trials)
