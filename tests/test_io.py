@@ -84,7 +84,7 @@ def make_run(
         started_at=T0,
         finished_at=T0 + dt.timedelta(minutes=3),
         status=status,
-        n_trials=2000 * len(scenarios),
+        n_trials=2000,
         n_trials_effective=1500 * len(scenarios) if status == "completed" else None,
         seed_entropy=2**127 + 12345,
         chunk_size=1000,
