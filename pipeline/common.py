@@ -67,6 +67,6 @@ def month_index_dates(months: npt.ArrayLike, base_year: int) -> npt.NDArray[np.d
     start = month.astype("datetime64[D]")
     days = ((month + 1).astype("datetime64[D]") - start).astype(np.int64)
     day = np.minimum(np.floor((np.where(finite, m, 0.0) - whole) * days), days - 1)
-    out = start + day.astype(np.int64)
+    out: npt.NDArray[np.datetime64] = start + day.astype(np.int64)
     out[~finite] = np.datetime64("NaT")
     return out

@@ -191,8 +191,13 @@ def scenario_tables(
         tables["sensitivity"] = to_sensitivity_frame(rows, run_id=run_id, created_at=created_at)
     if result.trials:
         parts = [
-            to_trials_frame(rows.outcomes, run_id=run_id, first_trial_index=rows.index,
-                            created_at=created_at, inputs=rows.inputs)  # fmt: skip
+            to_trials_frame(
+                rows.outcomes,
+                run_id=run_id,
+                first_trial_index=rows.index,
+                created_at=created_at,
+                inputs=rows.inputs,
+            )
             for _, rows in sorted(result.trials.items())
         ]
         tables["trials"] = pa.concat_tables(parts)

@@ -51,13 +51,14 @@ def publish_forecast(
     with_inputs: bool = True,
     with_sobol: bool = True,
     what_if: bool = False,
+    trials_sample: int = 0,
 ) -> tuple[str, dict[str, dict[str, pa.Table]]]:
     """Run and publish ``scenarios`` as of ``as_of``; returns (run_id, tables per scenario)."""
     chosen = resolve_scenarios(CONFIG_DIR, list(scenarios), dict(overrides or {}))
     evidence = evidence_as_of(load_evidence(CONFIG_DIR / "evidence.yaml"), as_of)
     run = RunSettings(
         as_of=as_of, entropy=seed, n_trials=n_trials, chunk_size=CHUNK,
-        sensitivity_capacity=n_trials,
+        sensitivity_capacity=n_trials, trials_sample=trials_sample,
     )  # fmt: skip
     # Distinct, increasing run ids and times, as real runs have.
     k = next(_counter)

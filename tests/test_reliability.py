@@ -9,7 +9,6 @@ stops promptly on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 import logging
 import os
