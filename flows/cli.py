@@ -649,7 +649,8 @@ def doctor(
         bool, typer.Option(help="Finish interrupted publications, move damaged files aside.")
     ] = False,
 ) -> None:
-    """Check an output folder: interrupted publications, damaged or foreign files.
+    """Check an output folder: interrupted publications, damaged or foreign files (also in
+    the what-if folders under whatif/).
 
     Exit 0 if nothing is wrong (or everything was repaired), 1 if problems remain.
     """

@@ -470,7 +470,6 @@ def _provenance_section(data: ReportData) -> str:
     ]
     for r in data.runs.itertuples(index=False):
         shown = [s for s in data.scenarios if data.run_of.get(s) == r.run_id]
-        n_scen = max(len(str(r.scenarios).split(",")), 1)
         seconds = (pd.Timestamp(r.finished_at) - pd.Timestamp(r.started_at)).total_seconds()
         started, finished = format_timestamp(r.started_at), format_timestamp(r.finished_at)
         rows = [
@@ -480,7 +479,7 @@ def _provenance_section(data: ReportData) -> str:
             ["all scenarios of the run", str(r.scenarios).replace(",", ", ")],
             ["status", r.status],
             ["started / finished", f"{started} / {finished} ({seconds:.1f} s)"],
-            ["trials per scenario", f"{int(r.n_trials) // n_scen:,}"],
+            ["trials per scenario", f"{int(r.n_trials):,}"],
             [
                 "trials kept after evidence conditioning (all scenarios)",
                 "–" if pd.isna(r.n_trials_effective) else f"{int(r.n_trials_effective):,}",
@@ -488,6 +487,10 @@ def _provenance_section(data: ReportData) -> str:
             ["seed (root entropy)", r.seed_entropy],
             ["sampler / chunk size", f"{r.sampler} / {int(r.chunk_size):,} trials"],
             ["configuration hash (sha256)", r.config_hash],
+            [
+                "evidence hash (sha256 of the facts known as of the date)",
+                ev if isinstance(ev := getattr(r, "evidence_hash", None), str) else "not recorded",
+            ],
             ["code version", f"sma-forecast {r.package_version}"],
             ["git commit", r.git_commit if isinstance(r.git_commit, str) else "unknown"],
             [
