@@ -48,8 +48,8 @@ A nightly run compares about 34 values per scenario (12 quantiles and 22 probabi
 nightly runs, and still tolerates quantile standard errors that are underestimated by 20% (their
 density estimate is rough). The SE formula treats the two runs as independent; nightly runs use
 the configured seed (common random numbers), so their difference is far less noisy than
-``noise_se`` says and the test is conservative: a flagged change is one the inputs, the evidence,
-the as-of date or the code made, not the dice. With the same seed and the same inputs the summary
+``noise_se`` says and the test is conservative: a change beyond noise is one the inputs, the
+evidence, the as-of date or the code made, not the dice (and ``cause`` says which differ). With the same seed and the same inputs the summary
 is bit-identical, every ``change`` is 0.0 and nothing is flagged.
 """
 
