@@ -632,3 +632,17 @@ def test_readers_show_version_2_files_as_version_3(out: Path) -> None:
     assert hist.column("base_metric").null_count == 0
     latest = io.latest_summary(out, "base")
     assert set(latest.schema_version) == {2} and latest.year.notna().any()
+
+
+def test_trials_of_two_versions_read_with_the_current_types(out: Path) -> None:
+    publish(out, "run-a", ("base", "no-troops"), trials=True)
+    old = next((out / "trials").rglob("scenario=base/*.parquet"))
+    table = pq.read_table(old).drop_columns(["talks_start_date", "settlement_date"])
+    at = table.schema.get_field_index("first_year")
+    pq.write_table(table.set_column(at, "first_year", table["first_year"].cast(pa.float64())), old)
+    trials = io.read_dataset(out, "trials")
+    assert trials.schema.field("first_year").type == pa.int32()
+    assert trials.schema.field("settlement_date").type == pa.date32()
+    base = trials.filter(pa.compute.equal(trials["scenario"], "base"))
+    assert base.num_rows == 50 and base["settlement_date"].null_count == 50
+    assert base["first_year"].null_count < 50  # the float years read as integers

@@ -124,6 +124,8 @@ def read_dataset(
     hive = ds.partitioning(partitioning, flavor="hive")
     cols = list(columns) if columns is not None else None
     try:
+        if schema is None:  # trials: columns depend on path years, inputs and the version
+            schema = _newest_schema(ds.dataset(path, format="parquet", partitioning=hive))
         dataset = ds.dataset(path, format="parquet", schema=schema, partitioning=hive)
         return _upgrade(name, dataset.to_table(columns=cols, filter=filter))
     except (pa.ArrowException, OSError):
@@ -191,6 +193,21 @@ def _upgrade(name: str, table: pa.Table) -> pa.Table:
         if pc.any(old).as_py():
             table = _fill(table, "beyond_noise", old, table.column("flagged").combine_chunks())
     return table
+
+
+def _newest_schema(dataset: ds.FileSystemDataset) -> pa.Schema:
+    """The schema of the newest file (the last as-of date), plus the columns only older files
+    have: files of several schema versions then read with the current types (int32 years of
+    version 3 instead of version 2's float64) and no column is dropped."""
+    fragments = sorted(dataset.get_fragments(), key=lambda f: str(f.path))
+    if not fragments:
+        return dataset.schema
+    newest = fragments[-1].physical_schema
+    fields = list(newest)
+    for fragment in fragments[:-1]:
+        fields += [f for f in fragment.physical_schema if f.name not in {g.name for g in fields}]
+    partition = [f for f in dataset.schema if f.name not in {g.name for g in fields}]
+    return pa.schema(fields + partition)
 
 
 def _dataset_schema(name: str) -> pa.Schema | None:
