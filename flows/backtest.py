@@ -58,7 +58,7 @@ def backtest(
     record = RunRecord(
         run_id=run_id, as_of_date=today_in_seoul(), flow_name="backtest", started_at=started,
         finished_at=dt.datetime.now(dt.UTC), status="completed",
-        n_trials=n_trials * len(cases), n_trials_effective=None, seed_entropy=result.entropy,
+        n_trials=n_trials, n_trials_effective=None, seed_entropy=result.entropy,
         chunk_size=n_trials, sampler="mc", scenarios=tuple(cases),
         config_hash=_config_hash(config_dir),
         package_version=package_version(), git_commit=git_commit(),

@@ -256,7 +256,8 @@ def _print_headline(
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if result.drift_flags:
         out.print(f"{result.drift_flags} value(s) moved beyond Monte Carlo noise since the "
-                  "previous run (see the report's 'What changed')")  # fmt: skip
+                  "previous run, with no change of as-of date, evidence, configuration or code "
+                  "to explain it (see the report's 'What changed')")  # fmt: skip
 
 
 ScenarioOpt = Annotated[
@@ -648,7 +649,8 @@ def doctor(
         bool, typer.Option(help="Finish interrupted publications, move damaged files aside.")
     ] = False,
 ) -> None:
-    """Check an output folder: interrupted publications, damaged or foreign files.
+    """Check an output folder: interrupted publications, damaged or foreign files (also in
+    the what-if folders under whatif/).
 
     Exit 0 if nothing is wrong (or everything was repaired), 1 if problems remain.
     """

@@ -62,9 +62,9 @@ from pipeline.compose import (
     prepare_run,
 )
 from pipeline.outputs import io
-from pipeline.outputs.drift import drift_for
+from pipeline.outputs.drift import Provenance, drift_for
 from pipeline.outputs.headline import headline
-from pipeline.outputs.records import RunRecord
+from pipeline.outputs.records import RunRecord, scenario_hashes_json
 from pipeline.outputs.tables.inputs import inputs_table
 from pipeline.spec.request import (
     DEFAULT_CONFIG_DIR,
@@ -98,6 +98,8 @@ def start_record(prepared: PreparedRun, started: dt.datetime) -> RunRecord:
         status="failed", n_trials=0, n_trials_effective=None, seed_entropy=settings.entropy,
         chunk_size=settings.chunk_size, sampler=prepared.sampler,
         scenarios=prepared.scenario_names, config_hash=config_hash(prepared.scenarios),
+        config_hashes=scenario_hashes_json({s.name: s.config_hash() for s in prepared.scenarios}),
+        evidence_hash=prepared.evidence.facts_hash(),
         package_version=package_version(), git_commit=git_commit(),
         prefect_flow_run_id=flow_run.id, target_se=prepared.target_se,
         run_kind=prepared.request.run_kind, overrides=prepared.request.overrides_json(),
@@ -183,11 +185,15 @@ def complete_tables(prepared: PreparedRun, sim: Simulation, run_id: str) -> dict
             )
     tables = {s.name: sim.table_futures[s.name].result() for s in prepared.scenarios}
     output_dir = prepared.request.output_dir
+    evidence_hash, version, commit = prepared.evidence.facts_hash(), package_version(), git_commit()
     for scenario in prepared.scenarios:
         # Before publishing: a same-day re-run replaces the partition it compares against.
         t = tables[scenario.name]
+        made_of = Provenance(sim.settings.as_of, scenario.config_hash(), evidence_hash, version,
+                             commit)  # fmt: skip
         t["drift"] = drift_for(output_dir, scenario.name, t["summary"], run_id=run_id,
-                               as_of=sim.settings.as_of, created_at=sim.created_at)  # fmt: skip
+                               as_of=sim.settings.as_of, created_at=sim.created_at,
+                               provenance=made_of)  # fmt: skip
         marginals = plan_for(scenario, sim.settings, prepared.evidence).marginals
         t["inputs"] = inputs_table(scenario, marginals, run_id=run_id, created_at=sim.created_at)
         rows = sobol[scenario.name].result()
@@ -201,7 +207,7 @@ def completed_record(record: RunRecord, prepared: PreparedRun, sim: Simulation) 
     """The ``runs`` row of a run whose tables are ready to publish."""
     return dataclasses.replace(
         record, status="completed", finished_at=dt.datetime.now(dt.UTC),
-        n_trials=sim.settings.n_trials * len(prepared.scenarios),
+        n_trials=sim.settings.n_trials,
         n_trials_effective=sum(r.summary.n_effective for r in sim.merged.values()),
         achieved_se=sim.achieved_se,
     )  # fmt: skip
@@ -245,7 +251,8 @@ def announce(
     flags = sum(int(pc.sum(d["flagged"]).as_py() or 0) for d in drift.values())
     if flags:
         logger.warning("run %s: %d value(s) moved beyond Monte Carlo noise since the previous "
-                       "run", record.run_id, flags)  # fmt: skip
+                       "run with the same as-of date, evidence, configuration and code",
+                       record.run_id, flags)  # fmt: skip
     years = {s.name: s.early_talks_year() for s in prepared.scenarios}
     heads = {
         name: headline(t["summary"], early_talks_year=years.get(name)) for name, t in tables.items()

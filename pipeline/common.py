@@ -51,3 +51,22 @@ def significant(x: float, digits: int = 3) -> str:
         return f"{x:,.0f}"
     decimals = digits - 1 - math.floor(math.log10(abs(x)))
     return f"{x:.{max(decimals, 0)}f}"
+
+
+def month_index_dates(months: npt.ArrayLike, base_year: int) -> npt.NDArray[np.datetime64]:
+    """Calendar dates of model month indexes (month 0 = January of ``base_year``).
+
+    The whole part picks the month, the fraction the day within it (``floor(fraction x days
+    in the month)``), so 18.5 with base 2025 is 16 July 2026 (the monthly model's resolution
+    is a month; the day only orders values inside it). NaN gives NaT.
+    """
+    m = np.atleast_1d(np.asarray(months, dtype=np.float64))
+    finite = np.isfinite(m)
+    whole = np.floor(np.where(finite, m, 0.0))
+    month = np.datetime64(f"{base_year:04d}-01", "M") + whole.astype(np.int64)
+    start = month.astype("datetime64[D]")
+    days = ((month + 1).astype("datetime64[D]") - start).astype(np.int64)
+    day = np.minimum(np.floor((np.where(finite, m, 0.0) - whole) * days), days - 1)
+    out: npt.NDArray[np.datetime64] = start + day.astype(np.int64)
+    out[~finite] = np.datetime64("NaT")
+    return out

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pyarrow as pa
 
 from pipeline.analysis.accumulators import BlockSummary, merge, summarize_block
@@ -29,6 +30,7 @@ from pipeline.analysis.rank_sensitivity import (
     sensitivity_from_sample,
 )
 from pipeline.analysis.sobol import sobol_indices_for
+from pipeline.common import FloatArray, IntArray
 from pipeline.model.conditioning import condition_mask
 from pipeline.model.outcomes import Outcomes
 from pipeline.model.plan import Plan, plan_run, run_block
@@ -101,14 +103,24 @@ def block_groups(n_blocks: int, n_groups: int) -> list[range]:
 
 
 @dataclass(frozen=True, eq=False)
+class TrialRows:
+    """Kept trials of one block for the ``trials`` dataset: outcomes, sampled inputs and their
+    global trial indexes."""
+
+    outcomes: Outcomes
+    inputs: Mapping[str, FloatArray]
+    index: IntArray
+
+
+@dataclass(frozen=True, eq=False)
 class GroupResult:
     """Mergeable result of a group of blocks of one scenario (no per-trial arrays beyond the
     bounded sensitivity sample and the optional trial sample)."""
 
     summary: BlockSummary
     sample: TrialSample | None
-    trials: Mapping[int, Outcomes]
-    """First trial index -> kept trials of a block, for the ``trials`` dataset."""
+    trials: Mapping[int, TrialRows]
+    """First trial index of a block -> its kept trials, for the ``trials`` dataset."""
 
 
 class Cancelled(Exception):
@@ -140,10 +152,16 @@ def run_group(
                           capacity=run.sensitivity_capacity, mask=mask)
             if run.sensitivity_capacity > 0 and first < run.sensitivity_capacity else None
         )  # fmt: skip
-        trials: dict[int, Outcomes] = {}
+        trials: dict[int, TrialRows] = {}
         if first < run.trials_sample:
-            kept = outcomes.take(mask) if mask is not None else outcomes
-            trials[first] = kept.take(slice(0, run.trials_sample - first))  # type: ignore[arg-type]
+            # The kept trials among the run's first ``trials_sample`` simulated ones.
+            index = np.arange(first, min(first + outcomes.n_trials, run.trials_sample))
+            if mask is not None:
+                index = index[mask[: index.size]]
+            local = index - first
+            trials[first] = TrialRows(
+                outcomes.take(local), {k: v[local] for k, v in draws.items()}, index
+            )
         part = GroupResult(summarize_block(outcomes, weights_mask=mask), sample, trials)
         result = part if result is None else merge_groups(result, part)
     if result is None:
@@ -173,8 +191,14 @@ def scenario_tables(
         tables["sensitivity"] = to_sensitivity_frame(rows, run_id=run_id, created_at=created_at)
     if result.trials:
         parts = [
-            to_trials_frame(o, run_id=run_id, first_trial_index=first, created_at=created_at)
-            for first, o in sorted(result.trials.items())
+            to_trials_frame(
+                rows.outcomes,
+                run_id=run_id,
+                first_trial_index=rows.index,
+                created_at=created_at,
+                inputs=rows.inputs,
+            )
+            for _, rows in sorted(result.trials.items())
         ]
         tables["trials"] = pa.concat_tables(parts)
     return tables

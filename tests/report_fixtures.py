@@ -25,8 +25,8 @@ from pipeline.compose import (
     sobol_table,
 )
 from pipeline.outputs import io
-from pipeline.outputs.drift import drift_for
-from pipeline.outputs.records import RunRecord
+from pipeline.outputs.drift import Provenance, drift_for
+from pipeline.outputs.records import RunRecord, scenario_hashes_json
 from pipeline.outputs.tables.inputs import inputs_table
 from pipeline.spec.evidence import evidence_as_of, load_evidence
 
@@ -51,13 +51,14 @@ def publish_forecast(
     with_inputs: bool = True,
     with_sobol: bool = True,
     what_if: bool = False,
+    trials_sample: int = 0,
 ) -> tuple[str, dict[str, dict[str, pa.Table]]]:
     """Run and publish ``scenarios`` as of ``as_of``; returns (run_id, tables per scenario)."""
     chosen = resolve_scenarios(CONFIG_DIR, list(scenarios), dict(overrides or {}))
     evidence = evidence_as_of(load_evidence(CONFIG_DIR / "evidence.yaml"), as_of)
     run = RunSettings(
         as_of=as_of, entropy=seed, n_trials=n_trials, chunk_size=CHUNK,
-        sensitivity_capacity=n_trials,
+        sensitivity_capacity=n_trials, trials_sample=trials_sample,
     )  # fmt: skip
     # Distinct, increasing run ids and times, as real runs have.
     k = next(_counter)
@@ -71,9 +72,10 @@ def publish_forecast(
         effective += result.summary.n_effective
         t = scenario_tables(result, run_id=run_id, created_at=created)
         if with_drift:
-            t["drift"] = drift_for(
-                out, scenario.name, t["summary"], run_id=run_id, as_of=as_of, created_at=created
-            )
+            made_of = Provenance(as_of, scenario.config_hash(), evidence.facts_hash(), "0.1.0",
+                                 "0" * 40)  # fmt: skip
+            t["drift"] = drift_for(out, scenario.name, t["summary"], run_id=run_id, as_of=as_of,
+                                   created_at=created, provenance=made_of)  # fmt: skip
         if with_inputs:
             plan = plan_for(scenario, run, evidence)
             t["inputs"] = inputs_table(scenario, plan.marginals, run_id=run_id, created_at=created)
@@ -84,10 +86,12 @@ def publish_forecast(
         tables[scenario.name] = t
     record = RunRecord(
         run_id=run_id, as_of_date=as_of, flow_name="forecast", started_at=started,
-        finished_at=created, status="completed", n_trials=n_trials * len(chosen),
+        finished_at=created, status="completed", n_trials=n_trials,
         n_trials_effective=effective, seed_entropy=seed, chunk_size=CHUNK,
         sampler=chosen[0].simulation.sampler, scenarios=tuple(s.name for s in chosen),
         config_hash=config_hash(chosen), package_version="0.1.0", git_commit="0" * 40,
+        config_hashes=scenario_hashes_json({s.name: s.config_hash() for s in chosen}),
+        evidence_hash=evidence.facts_hash(),
         run_kind="what-if" if what_if else "official",
         overrides=json.dumps({"set": dict(overrides or {})}, sort_keys=True) if what_if else None,
     )  # fmt: skip

@@ -215,7 +215,7 @@ def test_flow_gate_records_target_and_achieved_se(prefect_harness: str, tmp_path
     assert result.n_trials == n_final and result.achieved_se == se
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
     assert list(runs.target_se) == [0.35] and list(runs.achieved_se) == [se]
-    assert list(runs.n_trials) == [2 * n_final]
+    assert list(runs.n_trials) == [n_final] and list(runs.n_trials_total) == [2 * n_final]
     summary = io.read_dataset(tmp_path, "summary").to_pandas()
     rows = summary[(summary.metric == conv.GATE_METRIC)
                    & summary.statistic.isin(conv.GATE_QUANTILES)]  # fmt: skip

@@ -77,7 +77,8 @@ def test_existing_cluster_gives_the_thread_runners_numbers(  # type: ignore[no-u
     assert result.headline == thread_result.headline
     _assert_same_numbers(thread_tables, _published(tmp_path))
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
-    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == 2 * PARAMS["n_trials"]
+    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == PARAMS["n_trials"]
+    assert runs.n_trials_total.iloc[0] == 2 * PARAMS["n_trials"]  # per scenario, and the total
 
 
 def test_local_cluster_started_by_the_runner(threads_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

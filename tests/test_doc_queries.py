@@ -39,7 +39,8 @@ PYTHON = [(n, b) for n, p in DOCS.items() for b in _blocks(p, "python")]
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("docs")
     out = root / "outputs"
-    official, _ = publish_forecast(out, ["baseline", "hardline"], as_of=DAY, n_trials=1500)
+    official, _ = publish_forecast(out, ["baseline", "hardline"], as_of=DAY, n_trials=1500,
+                                   trials_sample=200)  # fmt: skip
     whatif, _ = publish_forecast(out, ["hardline"], as_of=DAY, n_trials=1500,
                                  overrides={"us_headline_ask_usd_bn.value": 12}, what_if=True)  # fmt: skip
     return {"root": root, "official": official, "whatif": whatif}

@@ -16,8 +16,10 @@ from pipeline.outputs.drift import (
     KEY_METRICS,
     KEY_STATISTICS,
     Z_THRESHOLD,
+    Provenance,
     compute_drift,
     drift_artifact_rows,
+    drift_cause,
     previous_summary,
 )
 from pipeline.outputs.schema import DRIFT_SCHEMA, SCHEMA_VERSION, SUMMARY_SCHEMA
@@ -84,7 +86,7 @@ def test_same_seed_and_inputs_give_zero_unflagged_drift(runs: dict[str, object])
         assert all(x["z"] == 0.0 for x in noisy)
 
 
-def test_changed_input_is_flagged(runs: dict[str, object]) -> None:
+def test_changed_input_moves_beyond_noise_explained_by_config(runs: dict[str, object]) -> None:
     same_id, _ = runs["same"]  # type: ignore[misc]
     _, tables = runs["changed"]  # type: ignore[misc]
     drift = rows(tables["baseline"]["drift"])
@@ -92,16 +94,82 @@ def test_changed_input_is_flagged(runs: dict[str, object]) -> None:
     # Higher CPI raises the CPI-indexed 2028 contribution and the KRW first-year amount...
     for key in (("contribution_krw_bn_2028", "p50"), ("first_year_krw_bn", "p50")):
         row = drift[key]
-        assert row["flagged"], row
+        assert row["beyond_noise"], row
         assert row["change"] > 0 and row["z"] > Z_THRESHOLD
         assert abs(row["change"]) > row["flag_threshold"]
+        # ...which the configuration explains: no alarm.
+        assert row["cause"] == "config" and not row["flagged"]
+        assert row["cause_detail"] == "config: the scenario's configuration changed"
     # ...and leaves the package-deal draw alone (common random numbers: exactly unchanged).
     assert drift[("package_deal", "prob")]["change"] == 0.0
-    assert not drift[("package_deal", "prob")]["flagged"]
-    flagged = {k for k, r in drift.items() if r["flagged"]}
-    assert flagged <= {
+    assert not drift[("package_deal", "prob")]["beyond_noise"]
+    moved = {k for k, r in drift.items() if r["beyond_noise"]}
+    assert moved <= {
         (m, s) for m in ("contribution_krw_bn_2028", "first_year_krw_bn") for s in KEY_STATISTICS
     }
+    assert not any(r["flagged"] for r in drift.values())
+    # The other scenario's configuration did not change: its cause is its own.
+    hardline = tables["hardline"]["drift"].to_pylist()
+    assert {r["cause"] for r in hardline} == {"config"}  # korea_cpi_pct is overridden there too
+
+
+def test_month_boundary_without_changes_is_explained_as_calendar(tmp_path: Path) -> None:
+    """Nightly-style runs on consecutive days across a month boundary, same config, evidence
+    and code: values move (the simulation starts a month later) but nothing is flagged."""
+    out = tmp_path / "outputs"
+    day1, day2 = dt.date(2026, 9, 30), dt.date(2026, 10, 1)
+    publish_forecast(out, ["baseline"], as_of=day1, n_trials=3000, with_sobol=False)
+    second, tables = publish_forecast(out, ["baseline"], as_of=day2, n_trials=3000,
+                                      with_sobol=False)  # fmt: skip
+    r = tables["baseline"]["drift"].to_pylist()
+    assert {x["previous_as_of_date"] for x in r} == {day1}
+    assert {x["cause"] for x in r} == {"calendar"}
+    assert r[0]["cause_detail"] == (
+        "calendar: as of 2026-10-01 instead of 2026-09-30, a new as-of month "
+        "(the simulation starts in 2026-10 instead of 2026-09)"
+    )
+    assert sum(bool(x["change"]) for x in r) >= 10  # the calendar did move values
+    assert not any(x["flagged"] for x in r)  # (a move beyond noise would be explained too)
+    # Read back, the published rows say the same.
+    published = io.read_dataset(out, "drift").to_pylist()
+    assert {x["cause"] for x in published if x["run_id"] == second} == {"calendar"}
+
+
+def _made_of(day: dt.date = D1, config: str | None = "c1", evidence: str | None = "e1",
+             version: str | None = "0.1.0", commit: str | None = "a" * 40) -> Provenance:  # fmt: skip
+    return Provenance(day, config, evidence, version, commit)
+
+
+@pytest.mark.parametrize(
+    ("current", "cause"),
+    [
+        (_made_of(), "none"),
+        (_made_of(day=D1 + dt.timedelta(days=1)), "calendar"),
+        (_made_of(evidence="e2"), "evidence"),
+        (_made_of(config="c2"), "config"),
+        (_made_of(commit="b" * 40), "code"),
+        (_made_of(version="0.2.0"), "code"),
+        (_made_of(day=D3, evidence="e2", config="c2"), "calendar+evidence+config"),
+        # Not recorded on one side (a run of schema version 2): not claimed as a cause.
+        (_made_of(evidence=None, config=None, commit=None), "none"),
+    ],
+)
+def test_drift_cause(current: Provenance, cause: str) -> None:
+    found = drift_cause(current, _made_of())
+    assert found.cause == cause
+    assert found.explained is (cause != "none")
+
+
+def test_cause_decides_the_flag() -> None:
+    prev = summary([("increase_pct", "p50", 10.0, 0.1, 1000, 0.01)])
+    cur = summary([("increase_pct", "p50", 12.0, 0.1, 1000, 0.01)])
+    for cause, flagged in ((None, True), (drift_cause(_made_of(), _made_of()), True),
+                           (drift_cause(_made_of(evidence="e2"), _made_of()), False)):  # fmt: skip
+        (row,) = compute_drift(
+            cur, prev, run_id="b", previous_run_id="a", created_at=T0, cause=cause
+        ).to_pylist()
+        assert row["beyond_noise"] and row["flagged"] is flagged
+        assert row["cause"] == (cause.cause if cause is not None else None)
 
 
 def test_noise_alone_is_not_flagged(tmp_path: Path) -> None:
@@ -134,8 +202,9 @@ def test_artifact_rows(runs: dict[str, object]) -> None:
     assert len(none) == 1 and none[0]["scenario"] == "baseline"
     assert none[0]["quantity"] == "(no earlier completed run to compare)"
     out = drift_artifact_rows({s: changed[s]["drift"] for s in SCENARIOS})
-    flagged = [r for r in out if r["flagged"] == "YES"]
-    assert {r["quantity"] for r in flagged} >= {"contribution_krw_bn_2028 p50"}
+    assert not [r for r in out if r["flagged"] == "YES"]  # explained by the configuration
+    assert {r["cause"] for r in out} == {"config"}
+    assert {r["quantity"] for r in out} >= {"contribution_krw_bn_2028 p50"}
     assert {r["scenario"] for r in out} == set(SCENARIOS)
     assert all(list(r) == list(none[0]) for r in out)  # one set of columns for the artifact
     everything = drift_artifact_rows({"baseline": changed["baseline"]["drift"]}, all_rows=True)

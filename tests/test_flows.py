@@ -78,7 +78,8 @@ def test_quantiles_monotone_and_probabilities_in_range(flow_run_dir) -> None:  #
     )[order]
     assert (np.diff(q.to_numpy(), axis=1)[~np.isnan(np.diff(q.to_numpy(), axis=1))] >= 0).all()
     runs = io.read_dataset(out, "runs").to_pandas()
-    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == 2 * N_TRIALS
+    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == N_TRIALS
+    assert runs.n_trials_total.iloc[0] == 2 * N_TRIALS
 
 
 def test_flow_equals_plain_python(flow_run_dir, repo_root: Path) -> None:  # type: ignore[no-untyped-def]

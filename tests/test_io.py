@@ -84,7 +84,7 @@ def make_run(
         started_at=T0,
         finished_at=T0 + dt.timedelta(minutes=3),
         status=status,
-        n_trials=2000 * len(scenarios),
+        n_trials=2000,
         n_trials_effective=1500 * len(scenarios) if status == "completed" else None,
         seed_entropy=2**127 + 12345,
         chunk_size=1000,
@@ -590,3 +590,59 @@ def test_concurrent_processes_never_interleave(out: Path) -> None:
     assert_one_complete_file_per_partition(out)
     assert io.read_dataset(out, "runs").num_rows == 4
     assert len({p.name for p in (out / "summary").rglob("*.parquet")}) == 1
+
+
+# --------------------------------------------------------------------------- older versions
+
+
+def _as_version_2(path: Path, dropped: tuple[str, ...], **replace: object) -> None:
+    """Rewrite a published file as schema version 2 wrote it: without the version-3 columns."""
+    table = pq.read_table(path).drop_columns(list(dropped))
+    at = table.schema.get_field_index("schema_version")
+    table = table.set_column(at, "schema_version", pa.array([2] * table.num_rows, pa.int32()))
+    for name, value in replace.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(
+            i, name, pa.array([value] * table.num_rows, table.schema.field(name).type)
+        )
+    pq.write_table(table, path)
+
+
+def test_readers_show_version_2_files_as_version_3(out: Path) -> None:
+    publish(out, "run-a", ("base", "no-troops"))
+    expected_summary = io.read_dataset(out, "summary").sort_by([("scenario", "ascending")])
+    runs_file = next((out / "runs").rglob("*.parquet"))
+    _as_version_2(runs_file, ("n_trials_total", "config_hashes", "evidence_hash"), n_trials=4000)
+    for path in (out / "summary").rglob("*.parquet"):
+        _as_version_2(path, ("base_metric", "year", "value_date"))
+    for path in (out / "histograms").rglob("*.parquet"):
+        _as_version_2(path, ("base_metric", "year"))
+    assert io.damaged_files(out) == []  # older files are valid, not foreign
+    runs = io.read_dataset(out, "runs").to_pylist()
+    assert [(r["n_trials"], r["n_trials_total"]) for r in runs] == [(2000, 4000)]
+    summary = io.read_dataset(out, "summary").sort_by([("scenario", "ascending")])
+    for column in ("base_metric", "year", "value_date"):
+        assert summary.column(column).equals(expected_summary.column(column)), column
+    rows = {(r["metric"], r["statistic"]): r for r in summary.to_pylist()
+            if r["scenario"] == "base"}  # fmt: skip
+    assert rows[("contribution_krw_bn_2027", "p50")]["year"] == 2027
+    assert rows[("contribution_krw_bn_2027", "p50")]["base_metric"] == "contribution_krw_bn"
+    assert rows[("increase_pct", "p50")]["year"] is None
+    hist = io.read_dataset(out, "histograms", columns=["metric", "base_metric", "year"])
+    assert hist.column("base_metric").null_count == 0
+    latest = io.latest_summary(out, "base")
+    assert set(latest.schema_version) == {2} and latest.year.notna().any()
+
+
+def test_trials_of_two_versions_read_with_the_current_types(out: Path) -> None:
+    publish(out, "run-a", ("base", "no-troops"), trials=True)
+    old = next((out / "trials").rglob("scenario=base/*.parquet"))
+    table = pq.read_table(old).drop_columns(["talks_start_date", "settlement_date"])
+    at = table.schema.get_field_index("first_year")
+    pq.write_table(table.set_column(at, "first_year", table["first_year"].cast(pa.float64())), old)
+    trials = io.read_dataset(out, "trials")
+    assert trials.schema.field("first_year").type == pa.int32()
+    assert trials.schema.field("settlement_date").type == pa.date32()
+    base = trials.filter(pa.compute.equal(trials["scenario"], "base"))
+    assert base.num_rows == 50 and base["settlement_date"].null_count == 50
+    assert base["first_year"].null_count < 50  # the float years read as integers

@@ -8,6 +8,7 @@ stops promptly on SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -277,6 +278,29 @@ def test_show_and_doctor_on_damaged_outputs(tmp_path: Path) -> None:
     quarantined = sorted(p.name for p in (out / io.QUARANTINE).rglob("*") if p.is_file())
     assert quarantined == sorted([bad.name, junk.name, notes.name])
     assert runner.invoke(app, ["doctor", "--output", str(out)]).output.startswith("ok:")
+
+
+def test_doctor_checks_what_if_folders(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    test_io.publish(out, "run-a", ("base",))
+    run = dataclasses.replace(test_io.make_run("run-w", ("base",)), run_kind="what-if",
+                              overrides='{"set": {"x": 1}}')  # fmt: skip
+    io.publish_run(out, run, test_io.make_tables("run-w", ("base",)))
+    assert io.doctor(out) == []
+    good = next((out / "whatif" / "run-w" / "summary").rglob("*.parquet"))
+    good.write_bytes(good.read_bytes()[:80])
+    stray = out / "whatif" / "run-w" / "notes.txt"
+    stray.write_text("stray")
+    odd = out / "whatif" / "not a run" / "x.parquet"
+    odd.parent.mkdir(parents=True)
+    odd.write_bytes(b"junk")
+    problems = io.doctor(out)
+    for path in (good, stray, odd):
+        assert any(f"damaged {path.relative_to(out)}" in p for p in problems), (path, problems)
+    assert len(problems) == 3
+    io.doctor(out, repair=True)
+    assert not good.exists() and not stray.exists() and not odd.exists()
+    assert io.doctor(out) == []
 
 
 def test_a_new_run_replaces_a_damaged_partition(tmp_path: Path) -> None:

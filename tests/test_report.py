@@ -231,6 +231,9 @@ def test_page_shows_summary_drift_assumptions_and_provenance(
     assert "normal(p05=1.2, p95=4)" in html  # the overridden CPI prior
     # provenance of the shown run
     assert outputs["second"] in html and "20260301" in html and "sma-forecast 0.1.0" in html
+    assert "<th scope=row>trials per scenario</th><td>3,000</td>" in html
+    # the CPI change is explained by the configuration, so it is not an unexplained alarm
+    assert "config: the scenario&#x27;s configuration changed" in html
     # each chart has a caption saying how to read it
     assert html.count("<figcaption>") == 8 + len(SCENARIOS)
     assert "3 dates" not in html and "2 dates from 2026-02-27 to 2026-03-05" in html

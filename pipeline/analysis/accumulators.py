@@ -79,12 +79,15 @@ class BinSpec:
         """The ``n_bins + 1`` fine edges [unit]."""
         return self.lo + np.arange(self.n_bins + 1, dtype=np.float64) / self.per_unit
 
-    def bin_counts(self, x: FloatArray) -> IntArray:
-        """Counts of finite ``x`` as ``[underflow, bin 1..n_bins, overflow]``."""
+    def bin_index(self, x: FloatArray) -> npt.NDArray[np.intp]:
+        """Extended bin of each finite ``x``: 0 underflow, 1..n_bins, n_bins + 1 overflow."""
         pos = np.floor((x - self.lo) * self.per_unit)
         # Clip before the integer cast so huge values and inf cannot overflow the cast.
-        idx = np.clip(pos, -1, self.n_bins).astype(np.intp) + 1
-        return np.bincount(idx, minlength=self.n_bins + 2).astype(np.int64)
+        return np.clip(pos, -1, self.n_bins).astype(np.intp) + 1
+
+    def bin_counts(self, x: FloatArray) -> IntArray:
+        """Counts of finite ``x`` as ``[underflow, bin 1..n_bins, overflow]``."""
+        return np.bincount(self.bin_index(x), minlength=self.n_bins + 2).astype(np.int64)
 
 
 # Per-metric edges. Fixed forever (per schema_version) so days and runs stay comparable.
@@ -250,16 +253,31 @@ class MetricAccumulator:
     """Values exactly equal to :attr:`min` (a point mass there: quantiles inside it are exact)."""
     n_at_max: int = 0
     """Values exactly equal to :attr:`max`."""
+    atom_bins: IntArray = dataclasses.field(default_factory=lambda: _NO_BINS)
+    """Extended bins (increasing) known to hold one single value: a point mass, exact inside."""
+    atom_values: FloatArray = dataclasses.field(default_factory=lambda: _NO_VALUES)
+    """That value, per entry of :attr:`atom_bins`."""
 
     @staticmethod
     def from_values(values: npt.ArrayLike, spec: BinSpec) -> MetricAccumulator:
         """Accumulate the finite entries of ``values`` (NaN and +-inf are skipped)."""
         x = np.asarray(values, dtype=np.float64).ravel()
         x = x[np.isfinite(x)]
-        counts = spec.bin_counts(x)
+        idx = spec.bin_index(x)
+        counts = np.bincount(idx, minlength=spec.n_bins + 2).astype(np.int64)
         counts.flags.writeable = False
         if x.size == 0:
             return MetricAccumulator((), math.inf, -math.inf, counts)
+        # Point masses anywhere (a level fixed by the agreement in force, 0 months): bins whose
+        # values are all equal. Only bins with at least two values of the block are listed, so
+        # the list stays short for continuous metrics; an unlisted non-empty bin is "not known
+        # to be one value", which merging keeps (see merge).
+        lo_in_bin = np.full(counts.size, math.inf)
+        hi_in_bin = np.full(counts.size, -math.inf)
+        np.minimum.at(lo_in_bin, idx, x)
+        np.maximum.at(hi_in_bin, idx, x)
+        bins = np.flatnonzero((counts >= 2) & (lo_in_bin == hi_in_bin)).astype(np.int64)
+        atoms = lo_in_bin[bins]
         # Corrected two-pass algorithm (Chan, Golub & LeVeque 1983): accurate m2 in a block.
         mean = float(x.mean())
         d = x - mean
@@ -269,7 +287,26 @@ class MetricAccumulator:
         part = (int(x.size), mean + dsum / x.size, m2)
         lo, hi = float(x.min()), float(x.max())
         n_lo, n_hi = int(np.count_nonzero(x == lo)), int(np.count_nonzero(x == hi))
-        return MetricAccumulator((part,), lo, hi, counts, n_lo, n_hi)
+        return MetricAccumulator((part,), lo, hi, counts, n_lo, n_hi, bins, atoms)
+
+    def _atoms_merged(self, other: MetricAccumulator) -> tuple[IntArray, FloatArray]:
+        """Bins known to hold one value after a merge: a bin stays listed when every side that
+        has values in it lists it with the same value. Per bin this is the commutative and
+        associative operation empty . s = s, one(v) . one(v) = one(v), anything else = not
+        known, so the result does not depend on how blocks were grouped or ordered."""
+        pos = np.searchsorted(other.atom_bins, self.atom_bins)
+        pos = np.minimum(pos, max(other.atom_bins.size - 1, 0))
+        same = (
+            (other.atom_bins[pos] == self.atom_bins) & (other.atom_values[pos] == self.atom_values)
+            if other.atom_bins.size
+            else np.zeros(self.atom_bins.size, dtype=bool)
+        )
+        mine = same | (other.counts[self.atom_bins] == 0)
+        theirs = self.counts[other.atom_bins] == 0  # bins in both lists were decided by ``same``
+        bins = np.concatenate([self.atom_bins[mine], other.atom_bins[theirs]])
+        values = np.concatenate([self.atom_values[mine], other.atom_values[theirs]])
+        order = np.argsort(bins, kind="stable")
+        return bins[order], values[order]
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
         """Combine two accumulators (order and grouping do not change any result)."""
@@ -284,7 +321,8 @@ class MetricAccumulator:
         lo, hi = min(self.min, other.min), max(self.max, other.max)
         n_lo = (self.n_at_min if self.min == lo else 0) + (other.n_at_min if other.min == lo else 0)
         n_hi = (self.n_at_max if self.max == hi else 0) + (other.n_at_max if other.max == hi else 0)
-        return MetricAccumulator(self.parts + other.parts, lo, hi, counts, n_lo, n_hi)
+        bins, atoms = self._atoms_merged(other)
+        return MetricAccumulator(self.parts + other.parts, lo, hi, counts, n_lo, n_hi, bins, atoms)
 
     @functools.cached_property
     def n(self) -> int:
@@ -314,17 +352,22 @@ class MetricAccumulator:
         # Fine histograms are mostly zeros: compressed, a summary pickles ~100x smaller,
         # which matters when Prefect/Dask ship block summaries between processes.
         blob = zlib.compress(self.counts.astype("<i8").tobytes(), 1)
-        state = (self.parts, self.min, self.max, blob, self.n_at_min, self.n_at_max)
+        state = (self.parts, self.min, self.max, blob, self.n_at_min, self.n_at_max,
+                 self.atom_bins, self.atom_values)  # fmt: skip
         return (_unpickle_accumulator, state)
+
+
+_NO_BINS: Final[IntArray] = np.empty(0, dtype=np.int64)
+_NO_VALUES: Final[FloatArray] = np.empty(0, dtype=np.float64)
 
 
 def _unpickle_accumulator(
     parts: tuple[tuple[int, float, float], ...], lo: float, hi: float, blob: bytes,
-    n_lo: int = 0, n_hi: int = 0,
+    n_lo: int = 0, n_hi: int = 0, bins: IntArray = _NO_BINS, atoms: FloatArray = _NO_VALUES,
 ) -> MetricAccumulator:  # fmt: skip
     counts = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
     counts.flags.writeable = False
-    return MetricAccumulator(parts, lo, hi, counts, n_lo, n_hi)
+    return MetricAccumulator(parts, lo, hi, counts, n_lo, n_hi, bins, atoms)
 
 
 class EventCount(NamedTuple):

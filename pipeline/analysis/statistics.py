@@ -13,13 +13,15 @@ estimated inside that bin, so ``|estimate - np.quantile(x, p)| <= bin width`` (p
 rounding). Order statistics outside the fine range are clamped to the range edge and the
 stated bound widens to the known distance to the exact min or max.
 
-Point masses at the extremes
-----------------------------
+Point masses
+------------
 The accumulator counts the values exactly equal to the min and to the max, so an order
-statistic of rank below that count (from either end) is known exactly: a quantile inside such
-a point mass (0 months of lapse; a level fixed by the agreement in force) is that value with
-error bound 0 and Monte Carlo standard error 0 (the Hall-Sheather window lies inside the mass
-too). A point mass strictly between min and max is not detected (estimated as before).
+statistic of rank below that count (from either end) is known exactly. Between them, it lists
+the fine bins known to hold a single value (every block with values in the bin had at least
+two there, all equal: :meth:`MetricAccumulator._atoms_merged`); an order statistic in such a
+bin is that value. A quantile inside a point mass (0 months of lapse; a level fixed by the
+agreement in force, such as 2027's) is therefore that value with error bound 0, and its Monte
+Carlo standard error is 0 when the Hall-Sheather window lies inside the mass too.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ def _order_statistics(
     at_min, at_max = ranks < acc.n_at_min, ranks >= acc.n - acc.n_at_max
     est[at_min], est[at_max] = acc.min, acc.max
     bound[at_min | at_max] = 0.0
+    # A bin known to hold one value (a point mass between min and max): exact there too.
+    if acc.atom_bins.size:
+        pos = np.minimum(np.searchsorted(acc.atom_bins, k), acc.atom_bins.size - 1)
+        atom = acc.atom_bins[pos] == k
+        est[atom], bound[atom] = acc.atom_values[pos[atom]], 0.0
     return est, bound, k
 
 
@@ -90,7 +97,11 @@ def _linear_quantiles(
     g = h - j
     lo_est, lo_bound, lo_bin = _order_statistics(acc, spec, j)
     hi_est, hi_bound, hi_bin = _order_statistics(acc, spec, np.minimum(j + 1, acc.n - 1))
-    value = (1.0 - g) * lo_est + g * hi_est
+    # numpy's own lerp (np.quantile's _lerp), so exactly known order statistics give numpy's
+    # bits, and two equal ones give that value, not a rounding of it.
+    diff = hi_est - lo_est
+    value = np.where(g >= 0.5, hi_est - diff * (1.0 - g), lo_est + diff * g)
+    value = np.where(diff == 0.0, lo_est, value)
     # |(1-g)(e_j - x_j) + g(e_j+1 - x_j+1)| <= (1-g) b_j + g b_j+1.
     bound = np.where(lo_bound == hi_bound, lo_bound, (1.0 - g) * lo_bound + g * hi_bound)
     return value, bound, lo_bin, hi_bin

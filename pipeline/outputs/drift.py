@@ -7,17 +7,38 @@ run of that scenario (:func:`previous_summary`) and writes one ``drift`` row per
 * the p10, p50 and p90 of the key outputs :data:`KEY_METRICS`;
 * every yes/no outcome (statistic ``prob``).
 
-A change is **flagged** when it is larger than the Monte Carlo noise of the two runs can explain::
+A change is **beyond noise** when it is larger than the Monte Carlo noise of the two runs can
+explain, and **flagged** when, in addition, nothing else explains it (see What moved it)::
 
     noise_se       = sqrt(se^2 + previous_se^2)
     flag_threshold = Z_THRESHOLD * noise_se + tolerance
-    flagged        = |change| > flag_threshold
+    beyond_noise   = |change| > flag_threshold
+    flagged        = beyond_noise and cause in ('none', unknown)
 
 ``se`` is the row's ``mc_standard_error`` from ``summary`` for quantiles and ``sqrt(p (1 - p) /
 n)`` for probabilities; ``tolerance`` is the sum of the two rows' ``quantile_error_bound`` (a
 quantile is only known to within one fine histogram bin) and 0 for probabilities. Where a
 standard error is undefined (a point mass, fewer than 2 trials) ``noise_se`` and ``z`` are null
-and any change beyond ``tolerance`` is flagged: a point mass that moved did not move by chance.
+and any change beyond ``tolerance`` is beyond noise: a point mass that moved did not move by chance.
+
+What moved it
+-------------
+A move beyond noise is only an alarm when nothing explains it. Each run records its provenance
+in ``runs`` (per-scenario ``config_hashes``, ``evidence_hash`` of the facts known as of the
+date, ``package_version`` and ``git_commit``); :func:`drift_cause` compares the two runs':
+
+* ``calendar``: a later (or earlier) as-of date with the same evidence: time passed. A new as-of
+  month moves the start of the simulation (month ``start_month``), so many values move at a
+  month boundary with no new information; within a month only the months talks have been open
+  (evidence conditioning) change;
+* ``evidence``: the facts known as of the date differ (a new or corrected fact);
+* ``config``: the scenario's configuration differs (inputs, mechanisms, settings);
+* ``code``: another package version or git commit.
+
+``cause`` joins those that apply (``calendar+evidence``), or says ``none``; ``beyond_noise`` is
+the test below and ``flagged = beyond_noise and cause in ('none', unknown)``: only moves that
+nothing explains raise the alarm. A previous run of schema version 1 or 2 recorded no evidence
+or scenario hashes: those causes are then not claimed (only what can be compared is).
 
 Why ``Z_THRESHOLD = 4``
 -----------------------
@@ -27,8 +48,8 @@ A nightly run compares about 34 values per scenario (12 quantiles and 22 probabi
 nightly runs, and still tolerates quantile standard errors that are underestimated by 20% (their
 density estimate is rough). The SE formula treats the two runs as independent; nightly runs use
 the configured seed (common random numbers), so their difference is far less noisy than
-``noise_se`` says and the test is conservative: a flagged change is one the inputs, the evidence,
-the as-of date or the code made, not the dice. With the same seed and the same inputs the summary
+``noise_se`` says and the test is conservative: a change beyond noise is one the inputs, the
+evidence, the as-of date or the code made, not the dice (and ``cause`` says which differ). With the same seed and the same inputs the summary
 is bit-identical, every ``change`` is 0.0 and nothing is flagged.
 """
 
@@ -37,6 +58,7 @@ from __future__ import annotations
 from pipeline.common import PathLike
 
 import datetime as dt
+import json
 import math
 import os
 import re
@@ -56,11 +78,15 @@ __all__ = [
     "key_metrics",
     "KEY_STATISTICS",
     "Z_THRESHOLD",
+    "Cause",
     "PreviousRun",
+    "Provenance",
     "compute_drift",
     "drift_artifact_rows",
+    "drift_cause",
     "drift_for",
     "previous_summary",
+    "run_provenance",
 ]
 
 #: Numeric outputs whose p10/p50/p90 are compared.
@@ -91,6 +117,102 @@ KEY_STATISTICS: Final[tuple[str, ...]] = ("p10", "p50", "p90")
 #: A change is flagged when it exceeds this many combined Monte Carlo standard errors.
 Z_THRESHOLD: Final[float] = 4.0
 
+
+
+class Provenance(NamedTuple):
+    """What a run of one scenario was made from, as far as it can move the results."""
+
+    as_of_date: dt.date
+    config_hash: str | None
+    """``Scenario.config_hash()`` of the scenario; None if not recorded."""
+    evidence_hash: str | None
+    """``EvidenceState.facts_hash()``; None if not recorded."""
+    package_version: str | None
+    git_commit: str | None
+
+
+class Cause(NamedTuple):
+    """Why two runs of a scenario may differ beyond noise (:func:`drift_cause`)."""
+
+    cause: str
+    """'+'-joined ``calendar``, ``evidence``, ``config``, ``code``; or ``none``."""
+    detail: str
+
+    @property
+    def explained(self) -> bool:
+        return self.cause != "none"
+
+
+def _month(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def drift_cause(current: Provenance, previous: Provenance) -> Cause:
+    """What differs between two runs of one scenario that can move its values.
+
+    Only what both runs recorded is compared (a hash missing on either side is not claimed
+    as a cause)."""
+    causes: list[str] = []
+    details: list[str] = []
+    now, before = current.as_of_date, previous.as_of_date
+    if now != before:
+        causes.append("calendar")
+        text = f"calendar: as of {now} instead of {before}"
+        if _month(now) != _month(before):
+            text += (f", a new as-of month (the simulation starts in {_month(now)} instead of "
+                     f"{_month(before)})")  # fmt: skip
+        else:
+            text += " in the same month (only the time talks have been open can differ)"
+        details.append(text)
+
+    def differs(a: str | None, b: str | None) -> bool:
+        return a is not None and b is not None and a != b
+
+    if differs(current.evidence_hash, previous.evidence_hash):
+        causes.append("evidence")
+        details.append("evidence: the facts known as of the date changed")
+    if differs(current.config_hash, previous.config_hash):
+        causes.append("config")
+        details.append("config: the scenario's configuration changed")
+    code = [
+        f"{name} {b} -> {a}"
+        for name, a, b in (
+            ("package", current.package_version, previous.package_version),
+            ("commit", (current.git_commit or "")[:12] or None,
+             (previous.git_commit or "")[:12] or None),
+        )
+        if differs(a, b)
+    ]  # fmt: skip
+    if code:
+        causes.append("code")
+        details.append("code: " + ", ".join(code))
+    if not causes:
+        unknown = [
+            name
+            for name, a, b in (
+                ("evidence", current.evidence_hash, previous.evidence_hash),
+                ("configuration", current.config_hash, previous.config_hash),
+            )
+            if a is None or b is None
+        ]
+        text = "same as-of date, evidence, configuration and code: only Monte Carlo noise"
+        if unknown:
+            text = (f"same as-of date and code ({' and '.join(unknown)} not recorded by both "
+                    "runs)")  # fmt: skip
+        return Cause("none", text)
+    return Cause("+".join(causes), "; ".join(details))
+
+
+def run_provenance(output_dir: PathLike, run_id: str, scenario: str) -> Provenance | None:
+    """The provenance of ``scenario`` in a published run (None if the run has no runs row)."""
+    runs = io.read_dataset(output_dir, "runs", filter=ds.field("run_id") == run_id)
+    if runs.num_rows == 0:
+        return None
+    row = runs.slice(0, 1).to_pylist()[0]
+    hashes = row.get("config_hashes")
+    config = json.loads(hashes).get(scenario) if hashes else None
+    return Provenance(row["as_of_date"], config, row.get("evidence_hash"),
+                      row.get("package_version"), row.get("git_commit"))  # fmt: skip
 
 
 class PreviousRun(NamedTuple):
@@ -152,6 +274,7 @@ def compute_drift(
     previous_run_id: str | None,
     previous_as_of_date: dt.date | None = None,
     created_at: dt.datetime,
+    cause: Cause | None = None,
 ) -> pa.Table:
     """The ``drift`` rows of one scenario (:data:`~pipeline.outputs.schema.DRIFT_SCHEMA`).
 
@@ -168,6 +291,9 @@ def compute_drift(
     created_at
         Timezone-aware UTC time of the rows.
 
+    ``cause`` (:func:`drift_cause`) says what differs between the runs; without it (or with
+    cause ``none``) every move beyond noise is flagged, with it only unexplained ones are.
+
     Rows: p10/p50/p90 of the key metrics (:func:`key_metrics`: :data:`KEY_METRICS` for Korea's
     default path), then every ``prob`` row of ``current``. A row
     missing from ``previous`` (a new outcome) or with a null value has a null change and is not
@@ -178,13 +304,13 @@ def compute_drift(
     now = _rows(current, metrics)
     before = _rows(previous, metrics) if previous is not None else {}
     if previous is None:
-        previous_run_id, previous_as_of_date = None, None
+        previous_run_id, previous_as_of_date, cause = None, None, None
     records: list[dict[str, object]] = []
     for key in _order(now, metrics):
         cur = now[key]
         old = before.get(key)
         change = noise = z = threshold = None
-        flagged = False
+        beyond = False
         if old is not None and cur.value is not None and old.value is not None:
             change = cur.value - old.value
             tolerance = cur.bound + old.bound
@@ -194,7 +320,7 @@ def compute_drift(
                 threshold = Z_THRESHOLD * noise + tolerance
             else:
                 threshold = tolerance
-            flagged = abs(change) > threshold
+            beyond = abs(change) > threshold
         records.append(
             {
                 "run_id": run_id,
@@ -208,10 +334,13 @@ def compute_drift(
                 "noise_se": noise,
                 "z": z,
                 "flag_threshold": threshold,
-                "flagged": flagged,
+                "flagged": beyond and not (cause is not None and cause.explained),
                 "n_trials": cur.n,
                 "previous_n_trials": old.n if old is not None else None,
                 "unit": cur.unit,
+                "beyond_noise": beyond,
+                "cause": cause.cause if cause is not None else None,
+                "cause_detail": cause.detail if cause is not None else None,
                 "schema_version": SCHEMA_VERSION,
                 "created_at": created_at,
             }
@@ -287,10 +416,19 @@ def drift_for(
     run_id: str,
     as_of: dt.date,
     created_at: dt.datetime,
+    provenance: Provenance | None = None,
 ) -> pa.Table:
     """:func:`previous_summary` then :func:`compute_drift`: the ``drift`` table of one scenario
-    of a run that is about to be published (call before ``io.publish_run``)."""
+    of a run that is about to be published (call before ``io.publish_run``).
+
+    With this run's ``provenance`` the previous run's is read from ``runs`` and the rows say
+    what explains a move (:func:`drift_cause`); only unexplained moves are flagged."""
     previous = previous_summary(output_dir, scenario, as_of=as_of, exclude_run_id=run_id)
+    cause = None
+    if provenance is not None and previous.run_id is not None:
+        before = run_provenance(output_dir, previous.run_id, scenario)
+        if before is not None:
+            cause = drift_cause(provenance, before)
     return compute_drift(
         current,
         previous.summary,
@@ -298,6 +436,7 @@ def drift_for(
         previous_run_id=previous.run_id,
         previous_as_of_date=previous.as_of_date,
         created_at=created_at,
+        cause=cause,
     )
 
 
@@ -319,6 +458,7 @@ _ARTIFACT_COLUMNS: Final[tuple[str, ...]] = (
     "noise_se",
     "z",
     "flagged",
+    "cause",
     "unit",
     "previous_run",
 )
@@ -358,6 +498,7 @@ def drift_artifact_rows(
                     "noise_se": _artifact_number(r["noise_se"], unit),
                     "z": "" if r["z"] is None else f"{r['z']:.1f}",
                     "flagged": "YES" if r["flagged"] else "",
+                    "cause": r.get("cause") or "",
                     "unit": unit,
                     "previous_run": f"{r['previous_run_id']} ({r['previous_as_of_date']})",
                 }

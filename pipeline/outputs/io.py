@@ -63,6 +63,7 @@ from pipeline.outputs.records import (
     META_RUN_ID,
     META_SCHEMA_VERSION,
     META_SEED_ENTROPY,
+    RUN_ID_RE,
     RunRecord,
     check_scenario_name,
 )
@@ -345,7 +346,10 @@ DATASET_FOLDERS: Final[tuple[str, ...]] = ("runs", *SCENARIO_DATASETS, "backtest
 
 def damaged_files(output_dir: PathLike) -> list[tuple[Path, str]]:
     """Files under the dataset folders that readers cannot use, with the reason (readers
-    skip them; :func:`doctor` moves them aside). Reads Parquet footers only."""
+    skip them; :func:`doctor` moves them aside). Reads Parquet footers only.
+
+    Covers the official datasets and every what-if run's folder ``whatif/<run_id>/`` (the same
+    scenario datasets; a file or folder there that is not one is foreign)."""
     out = Path(output_dir)
     found: list[tuple[Path, str]] = []
     for name in DATASET_FOLDERS:
@@ -353,7 +357,28 @@ def damaged_files(output_dir: PathLike) -> list[tuple[Path, str]]:
             why = file_problem(out, name, path)
             if why is not None:
                 found.append((path, why))
+    whatif = out / WHATIF
+    for entry in sorted(whatif.iterdir()) if whatif.is_dir() else ():
+        if entry.name.startswith((".", "_")):
+            continue
+        if not entry.is_dir() or not RUN_ID_RE.fullmatch(entry.name):
+            found.extend((p, "not a whatif/<run_id>/ folder") for p in _files_under(entry))
+            continue
+        for child in sorted(entry.iterdir()):
+            if child.name in SCENARIO_DATASETS and child.is_dir():
+                for path in dataset_files(entry, child.name):
+                    why = file_problem(entry, child.name, path)
+                    if why is not None:
+                        found.append((path, why))
+            elif not child.name.startswith((".", "_")):
+                found.extend((p, "not a dataset folder of a what-if run")
+                             for p in _files_under(child))  # fmt: skip
     return found
+
+
+def _files_under(path: Path) -> list[Path]:
+    """``path`` if it is a file, else every file below it."""
+    return [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
 
 
 def _quarantine(out: Path, paths: Sequence[Path]) -> Path:

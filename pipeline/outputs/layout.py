@@ -12,6 +12,7 @@ from typing import Final
 import pyarrow as pa
 
 from pipeline.outputs.schema import (
+    TRIAL_INPUT_PREFIX,
     BACKTEST_SCHEMA,
     DRIFT_SCHEMA,
     HISTOGRAMS_SCHEMA,
@@ -60,7 +61,8 @@ PARTITIONING: Final[dict[str, pa.Schema]] = {
 def expected_schema(dataset: str, table_schema: pa.Schema | None = None) -> pa.Schema:
     """The contract's file schema of ``dataset``.
 
-    For ``trials`` the path years are read from ``table_schema``'s column names.
+    For ``trials`` the path years are read from ``table_schema``'s column names, and the
+    sampled-input columns (``input_<name>``) are taken from it as they are.
     """
     if dataset in FIXED_SCHEMAS:
         return FIXED_SCHEMAS[dataset]
@@ -68,5 +70,6 @@ def expected_schema(dataset: str, table_schema: pa.Schema | None = None) -> pa.S
         if table_schema is None:
             raise ValueError("the trials schema depends on path years: pass table_schema")
         years = [int(m.group(1)) for n in table_schema.names if (m := _YEAR_COL_RE.fullmatch(n))]
-        return trials_schema(years)
+        inputs = [f for f in table_schema if f.name.startswith(TRIAL_INPUT_PREFIX)]
+        return trials_schema(years, inputs)
     raise ValueError(f"unknown dataset {dataset!r}; known: {[*FIXED_SCHEMAS, 'trials']}")

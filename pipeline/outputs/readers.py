@@ -25,14 +25,22 @@ import pyarrow.parquet as pq
 from pipeline.common import PathLike
 from pipeline.outputs.layout import FIXED_SCHEMAS, PARTITIONING
 from pipeline.outputs.records import SCENARIO_NAME_RE, check_scenario_name
+from pipeline.outputs.tables._columns import YEAR_METRIC_RE, metric_year_columns, value_dates
 
 logger = logging.getLogger("sma_forecast.outputs")
 
 _PART_FILE_RE: Final[re.Pattern[str]] = re.compile(r"part-[A-Za-z0-9T_-]+\.parquet")
-#: A per-year metric: ``<name>_<year>`` (``contribution_krw_bn_2028``, ``settled_by_2029``).
-_YEAR_METRIC_RE: Final[re.Pattern[str]] = re.compile(r"(.+)_((?:19|20)\d\d)")
-#: Columns added after schema version 1: files without them are still valid (read as null).
-_ADDED_COLUMNS: Final[dict[str, frozenset[str]]] = {"runs": frozenset({"run_kind", "overrides"})}
+_YEAR_METRIC_RE: Final[re.Pattern[str]] = YEAR_METRIC_RE
+#: Columns added after schema version 1: files without them are still valid; readers fill
+#: them (:func:`_upgrade`) or leave them null.
+_ADDED_COLUMNS: Final[dict[str, frozenset[str]]] = {
+    "runs": frozenset(
+        {"run_kind", "overrides", "n_trials_total", "config_hashes", "evidence_hash"}
+    ),
+    "summary": frozenset({"base_metric", "year", "value_date"}),
+    "histograms": frozenset({"base_metric", "year"}),
+    "drift": frozenset({"beyond_noise", "cause", "cause_detail"}),
+}
 
 
 def dataset_files(output_dir: PathLike, name: str) -> Iterator[Path]:
@@ -116,8 +124,10 @@ def read_dataset(
     hive = ds.partitioning(partitioning, flavor="hive")
     cols = list(columns) if columns is not None else None
     try:
+        if schema is None:  # trials: columns depend on path years, inputs and the version
+            schema = _newest_schema(ds.dataset(path, format="parquet", partitioning=hive))
         dataset = ds.dataset(path, format="parquet", schema=schema, partitioning=hive)
-        return dataset.to_table(columns=cols, filter=filter)
+        return _upgrade(name, dataset.to_table(columns=cols, filter=filter))
     except (pa.ArrowException, OSError):
         if schema is None:
             raise
@@ -139,7 +149,65 @@ def read_dataset(
     if not parts:
         empty = schema.empty_table()
         return empty.select(cols) if cols is not None else empty
-    return pa.concat_tables(parts)
+    return _upgrade(name, pa.concat_tables(parts))
+
+
+def _fill(table: pa.Table, name: str, old: pa.Array, values: pa.Array) -> pa.Table:
+    """Replace column ``name`` by ``values`` where ``old`` (a boolean mask) is true."""
+    at = table.schema.get_field_index(name)
+    column = pc.if_else(old, values.cast(table.schema.field(name).type), table.column(name))
+    return table.set_column(at, table.schema.field(name), column)
+
+
+def _upgrade(name: str, table: pa.Table) -> pa.Table:
+    """Rows of files of schema version 1 and 2 as version 3 shows them (the columns added in
+    version 3 are null in those files): ``runs.n_trials`` per scenario with ``n_trials_total``,
+    ``base_metric``/``year`` (and ``value_date``) of summary and histogram rows, and
+    ``drift.beyond_noise`` (the old ``flagged``). Columns not selected are left alone."""
+    cols = set(table.column_names)
+    if table.num_rows == 0:
+        return table
+    if name == "runs" and {"n_trials", "n_trials_total", "scenarios"} <= cols:
+        old = pc.is_null(table.column("n_trials_total"))
+        if pc.any(old).as_py():
+            total = table.column("n_trials")
+            count = pc.list_value_length(pc.split_pattern(table.column("scenarios"), ","))
+            per = pc.divide(total, pc.max_element_wise(count.cast(pa.int64()), 1))
+            table = _fill(table, "n_trials_total", old, total.combine_chunks())
+            table = _fill(table, "n_trials", old, per.combine_chunks())
+    if name in ("summary", "histograms") and {"metric", "base_metric", "year"} <= cols:
+        old = pc.is_null(table.column("base_metric"))
+        if pc.any(old).as_py():
+            base, year = metric_year_columns([str(m) for m in table.column("metric").to_pylist()])
+            table = _fill(table, "base_metric", old, base)
+            table = _fill(table, "year", old, year)
+            if {"value_date", "value", "unit", "statistic"} <= cols:
+                dates = value_dates(
+                    table.column("value").to_numpy(zero_copy_only=False),
+                    [str(u) for u in table.column("unit").to_pylist()],
+                    [str(u) for u in table.column("statistic").to_pylist()],
+                )
+                table = _fill(table, "value_date", old, dates)
+    if name == "drift" and {"flagged", "beyond_noise"} <= cols:
+        old = pc.is_null(table.column("beyond_noise"))
+        if pc.any(old).as_py():
+            table = _fill(table, "beyond_noise", old, table.column("flagged").combine_chunks())
+    return table
+
+
+def _newest_schema(dataset: ds.FileSystemDataset) -> pa.Schema:
+    """The schema of the newest file (the last as-of date), plus the columns only older files
+    have: files of several schema versions then read with the current types (int32 years of
+    version 3 instead of version 2's float64) and no column is dropped."""
+    fragments = sorted(dataset.get_fragments(), key=lambda f: str(f.path))
+    if not fragments:
+        return dataset.schema
+    newest = fragments[-1].physical_schema
+    fields = list(newest)
+    for fragment in fragments[:-1]:
+        fields += [f for f in fragment.physical_schema if f.name not in {g.name for g in fields}]
+    partition = [f for f in dataset.schema if f.name not in {g.name for g in fields}]
+    return pa.schema(fields + partition)
 
 
 def _dataset_schema(name: str) -> pa.Schema | None:
@@ -195,6 +263,7 @@ def known_scenarios(output_dir: PathLike) -> list[str]:
 def path_rows(summary: pa.Table) -> pa.Table:
     """The per-year rows of ``summary`` (metric ``<name>_<year>``) with the year split off:
     ``metric`` holds the name without the year, ``year`` (int32) the year; other columns kept."""
+    summary = summary.drop_columns([c for c in ("base_metric", "year") if c in summary.column_names])
     names = summary.column("metric").to_pylist()
     matches = [_YEAR_METRIC_RE.fullmatch(str(n)) for n in names]
     keep = pa.array([m is not None for m in matches], pa.bool_())

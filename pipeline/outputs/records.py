@@ -6,7 +6,9 @@ on scenario names, run ids and UTC timestamps, and the Parquet key-value metadat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Final, Literal
 
@@ -33,8 +35,9 @@ class RunRecord:
     """One row of the ``runs`` dataset: provenance of one run attempt.
 
     ``as_of_date`` is the partition value (a folder name), not a stored column.
-    Counts are totals over the run's scenarios; per-scenario effective counts are the
-    ``n_trials`` of that scenario's ``prob`` rows in ``summary``.
+    ``n_trials`` is per scenario (the ``n_trials_total`` column is it times the scenarios);
+    ``n_trials_effective`` is summed over scenarios (per scenario: the ``n_trials`` of that
+    scenario's ``prob`` rows in ``summary``).
     """
 
     run_id: str
@@ -61,6 +64,10 @@ class RunRecord:
     """``official`` or ``what-if`` (decided by ``RunRequest.run_kind``)."""
     overrides: str | None = None
     """What-if runs: JSON text of their overrides and files (``RunRequest.overrides_json``)."""
+    config_hashes: str | None = None
+    """JSON text: scenario -> ``Scenario.config_hash()`` (:func:`scenario_hashes_json`)."""
+    evidence_hash: str | None = None
+    """``EvidenceState.facts_hash()`` of the evidence as of the date."""
 
     def __post_init__(self) -> None:
         if not RUN_ID_RE.fullmatch(self.run_id):
@@ -91,10 +98,16 @@ class RunRecord:
         row: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
         del row["as_of_date"]
         row["seed_entropy"] = str(self.seed_entropy)
+        row["n_trials_total"] = self.n_trials * len(self.scenarios)
         row["scenarios"] = ",".join(self.scenarios)
         row["created_at"] = self.created_at or self.finished_at
         row["schema_version"] = SCHEMA_VERSION
         return pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+
+
+def scenario_hashes_json(hashes: Mapping[str, str]) -> str:
+    """``runs.config_hashes``: scenario -> configuration hash as compact JSON, sorted by name."""
+    return json.dumps(dict(sorted(hashes.items())), separators=(",", ":"))
 
 
 def check_scenario_name(name: str) -> str:

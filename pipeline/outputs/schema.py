@@ -22,7 +22,11 @@ from pipeline.common import QUANTILE_LEVELS
 #: Version of the layout and columns below; every row and every file carries it.
 #: 2: ``runs.run_kind`` and ``runs.overrides``; what-if runs publish under ``whatif/<run_id>/``
 #: (files of version 1 stay readable: their runs rows read as official, overrides null).
-SCHEMA_VERSION: Final[int] = 2
+#: 3: tidy, typed columns (``base_metric``/``year``/``value_date`` in summary, ``base_metric``/
+#: ``year`` in histograms; ``runs.n_trials`` per scenario with ``n_trials_total``; provenance
+#: hashes in runs; integer years, dates and sampled inputs in trials; drift says the cause).
+#: Readers upgrade rows of versions 1 and 2 (pipeline/outputs/readers.py).
+SCHEMA_VERSION: Final[int] = 3
 
 #: Values of ``runs.run_kind``.
 OFFICIAL: Final[str] = "official"
@@ -59,7 +63,11 @@ RUNS_SCHEMA: Final[pa.Schema] = pa.schema(
         _field("finished_at", TIMESTAMP, "End of the run (success or failure).", "UTC timestamp"),
         _field("status", pa.string(), "'completed' or 'failed'.", "enum"),
         _field(
-            "n_trials", pa.int64(), "Trials requested, summed over the run's scenarios.", "trials"
+            "n_trials",
+            pa.int64(),
+            "Trials requested per scenario (every scenario of a run has the same count); "
+            "summed over scenarios in files of schema version 1 and 2.",
+            "trials",
         ),
         _field(
             "n_trials_effective",
@@ -130,8 +138,48 @@ RUNS_SCHEMA: Final[pa.Schema] = pa.schema(
             "JSON",
             nullable=True,
         ),
+        _field(
+            "n_trials_total",
+            pa.int64(),
+            "Trials requested, summed over the run's scenarios (n_trials x scenarios). "
+            "Added in version 3.",
+            "trials",
+        ),
+        _field(
+            "config_hashes",
+            pa.string(),
+            "JSON object: scenario name -> sha256 of its normalized configuration; null in "
+            "files before version 3 and for backtests.",
+            "JSON",
+            nullable=True,
+        ),
+        _field(
+            "evidence_hash",
+            pa.string(),
+            "sha256 of the evidence facts known as of the run's as_of_date (not of the date "
+            "itself); null in files before version 3 and for backtests.",
+            "hex",
+            nullable=True,
+        ),
         *_common_tail(),
     ]
+)
+
+_BASE_METRIC = _field(
+    "base_metric",
+    pa.string(),
+    "metric without its year for per-year metrics (contribution_krw_bn for "
+    "contribution_krw_bn_2028, settled_by for settled_by_2029); equal to metric otherwise. "
+    "Added in version 3.",
+    "name",
+)
+_YEAR = _field(
+    "year",
+    pa.int32(),
+    "Calendar year of a per-year metric (2028 for contribution_krw_bn_2028); null otherwise. "
+    "Added in version 3.",
+    "year",
+    nullable=True,
 )
 
 SUMMARY_SCHEMA: Final[pa.Schema] = pa.schema(
@@ -165,9 +213,21 @@ SUMMARY_SCHEMA: Final[pa.Schema] = pa.schema(
         _field(
             "quantile_error_bound",
             pa.float64(),
-            "Quantile rows: max |value - sample quantile|; equals the bin width unless "
-            "the quantile fell outside the histogram range. Null for other rows.",
+            "Quantile rows: max |value - sample quantile|: at most the fine bin width; 0 where "
+            "the quantile lies in a point mass (value exact); larger only for a quantile "
+            "clamped to the edge of the fine range. Null for other rows.",
             "see unit",
+            nullable=True,
+        ),
+        _BASE_METRIC,
+        _YEAR,
+        _field(
+            "value_date",
+            pa.date32(),
+            "Metrics in 'month index' units (talks_start_month): value as a calendar date "
+            "(the day the fractional month index falls on); null for other metrics or a null "
+            "value. Added in version 3.",
+            "date",
             nullable=True,
         ),
         *_common_tail(),
@@ -214,6 +274,8 @@ HISTOGRAMS_SCHEMA: Final[pa.Schema] = pa.schema(
             nullable=True,
         ),
         _field("unit", pa.string(), "Unit of the bin edges.", "text"),
+        _BASE_METRIC,
+        _YEAR,
         *_common_tail(),
     ]
 )
@@ -301,7 +363,7 @@ _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
     "furlough": (pa.bool_(), "Korean USFK workers were furloughed.", "bool"),
     "troop_threat": (pa.bool_(), "The US made a troop-posture threat.", "bool"),
     "package_deal": (pa.bool_(), "Part of the demand was met outside the SMA.", "bool"),
-    "first_year": (pa.float64(), "First calendar year of the new agreement.", "year"),
+    "first_year": (pa.int32(), "First calendar year of the new agreement.", "year"),
     "first_year_krw_bn": (pa.float64(), "Contribution in the first year.", "KRW bn"),
     "first_year_usd_m": (pa.float64(), "The same at the sampled exchange rate.", "USD m"),
     "increase_pct": (pa.float64(), "First-year increase over the replaced level.", "%"),
@@ -313,10 +375,10 @@ _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
     ),
     "stopgap": (pa.bool_(), "A stop-gap extension was agreed at expiry.", "bool"),
     "stopgap_months": (pa.float64(), "Length of the stop-gap extension (0: none).", "months"),
-    "stopgap_first_year": (pa.float64(), "First year of the stop-gap extension.", "year"),
+    "stopgap_first_year": (pa.int32(), "First year of the stop-gap extension.", "year"),
     "stopgap_level_krw_bn": (pa.float64(), "Contribution under the stop-gap.", "KRW bn"),
     "renegotiated": (pa.bool_(), "The new agreement ended and was renegotiated.", "bool"),
-    "renewal_first_year": (pa.float64(), "First year of the first renewal.", "year"),
+    "renewal_first_year": (pa.int32(), "First year of the first renewal.", "year"),
     "renewal_increase_pct": (pa.float64(), "First-year increase of the first renewal.", "%"),
 }
 
@@ -324,20 +386,42 @@ _TRIAL_FIELD_DOCS: Final[dict[str, tuple[pa.DataType, str, str]]] = {
 TRIAL_SCALAR_FIELDS: Final[tuple[str, ...]] = tuple(_TRIAL_FIELD_DOCS)
 
 
-def trials_schema(path_years: Sequence[int]) -> pa.Schema:
+#: Date columns of the trials dataset: name -> (month-index field it follows, description).
+TRIAL_DATE_FIELDS: Final[dict[str, tuple[str, str]]] = {
+    "talks_start_date": ("talks_start_month", "Date on which talks open (talks_start_month)."),
+    "settlement_date": ("settlement_month", "Date of agreement (settlement_month); null if none."),
+}
+#: Prefix of the sampled-input columns of the trials dataset (``input_<catalog name>``).
+TRIAL_INPUT_PREFIX: Final[str] = "input_"
+
+
+def trial_input_field(name: str, type_: pa.DataType, description: str, unit: str) -> pa.Field:
+    """The trials column of one sampled input (``input_<name>``)."""
+    return _field(f"{TRIAL_INPUT_PREFIX}{name}", type_, f"Sampled input: {description}", unit,
+                  nullable=True)  # fmt: skip
+
+
+def trials_schema(path_years: Sequence[int], inputs: Sequence[pa.Field] = ()) -> pa.Schema:
     """File schema of the ``trials`` dataset for the given contribution-path years.
 
     Parameters
     ----------
     path_years
         Calendar years of ``Outcomes.contribution_krw_bn`` columns [year].
+    inputs
+        The sampled-input columns (:func:`trial_input_field`), in catalog order; they follow
+        the outcomes so that a user can plot any input against any outcome.
     """
     cols = [
         _RUN_ID,
         _field("trial_index", pa.int64(), "Global index of the trial in the run.", "index"),
     ]
+    dates = {after: (name, doc) for name, (after, doc) in TRIAL_DATE_FIELDS.items()}
     for name, (type_, doc, unit) in _TRIAL_FIELD_DOCS.items():
         cols.append(_field(name, type_, doc, unit, nullable=True))
+        if name in dates:
+            date_name, date_doc = dates[name]
+            cols.append(_field(date_name, pa.date32(), date_doc, "date", nullable=True))
     for year in path_years:
         cols.append(
             _field(
@@ -358,7 +442,7 @@ def trials_schema(path_years: Sequence[int]) -> pa.Schema:
                 nullable=True,
             )
         )
-    return pa.schema([*cols, *_common_tail()])
+    return pa.schema([*cols, *inputs, *_common_tail()])
 
 
 #: File schema of the ``backtest`` dataset: one row per (case, target, forecaster, score).
@@ -480,7 +564,9 @@ DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
         _field(
             "flagged",
             pa.bool_(),
-            "The change is larger than Monte Carlo noise can explain (|change| > flag_threshold).",
+            "An unexplained move: beyond_noise, and the two runs share the as-of date, "
+            "evidence, configuration and code (cause 'none') or that is unknown (cause null). "
+            "Before version 3: beyond_noise.",
             "bool",
         ),
         _field("n_trials", pa.int64(), "This run's n_trials for the row.", "trials"),
@@ -492,6 +578,32 @@ DRIFT_SCHEMA: Final[pa.Schema] = pa.schema(
             nullable=True,
         ),
         _field("unit", pa.string(), "Unit of value, previous_value, change and noise_se.", "text"),
+        _field(
+            "beyond_noise",
+            pa.bool_(),
+            "|change| > flag_threshold: larger than Monte Carlo noise can explain. Added in "
+            "version 3 (what flagged meant before).",
+            "bool",
+        ),
+        _field(
+            "cause",
+            pa.string(),
+            "What differs between the two runs and can move values, '+'-joined from "
+            "'calendar' (a later as-of date), 'evidence', 'config', 'code'; 'none' if none of "
+            "them differs; null if unknown (no previous run, or provenance not recorded). "
+            "Added in version 3.",
+            "enum",
+            nullable=True,
+        ),
+        _field(
+            "cause_detail",
+            pa.string(),
+            "The cause in words, e.g. 'calendar: as of 2026-10-01 instead of 2026-09-30, a new "
+            "as-of month (the simulation starts in 2026-10 instead of 2026-09)'. Added in "
+            "version 3.",
+            "text",
+            nullable=True,
+        ),
         *_common_tail(),
     ]
 )

@@ -81,6 +81,7 @@ def report_artifact_markdown(
     if drift_flags is not None:
         lines += [
             "",
-            f"Values changed beyond Monte Carlo noise since the previous run: **{drift_flags}**.",
+            "Values changed beyond Monte Carlo noise since the previous run with no change of "
+            f"as-of date, evidence, configuration or code to explain them: **{drift_flags}**.",
         ]
     return "\n".join(lines)

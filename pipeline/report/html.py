@@ -262,13 +262,21 @@ def _drift_rows(frame: pd.DataFrame) -> list[list[object]]:
     rows: list[list[object]] = []
     keys = key_metrics(frame.metric.astype(str).unique())
     for r in frame.itertuples(index=False):
+        moved = bool(getattr(r, "beyond_noise", r.flagged))
         key = (r.metric in keys and r.statistic in KEY_STATISTICS) or r.metric in headline
-        if not (key or r.flagged):
+        if not (key or moved):
             continue
         unit = str(r.unit)
         label = quantity_label(r.metric, r.statistic)
         z = optional_float(r.z)
-        mark = '<span class="flagmark">beyond noise</span>' if r.flagged else ""
+        cause = getattr(r, "cause", None)
+        mark = (
+            '<span class="flagmark">beyond noise, unexplained</span>'
+            if r.flagged
+            else f"beyond noise ({escape(str(cause))})"
+            if moved and isinstance(cause, str)
+            else ""
+        )
         noise = optional_float(r.noise_se)
         rows.append(
             [
@@ -310,11 +318,14 @@ def _drift_section(data: ReportData) -> str:
         '<h2 id="changes">What changed since the previous run</h2>',
         "<p>Each scenario is compared with the latest earlier completed run of the same "
         "scenario: the p10, p50 and p90 of the key outputs and every probability. A change is "
-        f"marked <span class=flagmark>beyond noise</span> when it exceeds {Z_THRESHOLD:g} Monte "
-        "Carlo standard errors of the difference (plus the quantile resolution). Simulation "
-        "noise alone almost never does that, so a marked change comes from new inputs, new "
-        "evidence, a new as-of date or new code. Open a scenario below for its numbers; the "
-        "<code>drift</code> dataset has every compared value.</p>",
+        f"beyond noise when it exceeds {Z_THRESHOLD:g} Monte Carlo standard errors of the "
+        "difference (plus the quantile resolution). Simulation noise alone almost never does "
+        "that, so such a change comes from a new as-of date (the calendar: a new month moves "
+        "the start of the simulation), new evidence, a new configuration or new code; the "
+        "column <em>why</em> says which of them differ between the two runs. Only a change "
+        "that none of them explains is marked <span class=flagmark>unexplained</span>. Open a "
+        "scenario below for its numbers; the <code>drift</code> dataset has every compared "
+        "value.</p>",
     ]
     if data.drift.empty:
         parts.append(
@@ -329,11 +340,15 @@ def _drift_section(data: ReportData) -> str:
         prev = frame.previous_run_id.dropna()
         if frame.empty or prev.empty:
             why = "no drift recorded" if frame.empty else "first run of this scenario"
-            overview.append([s, RawHtml(f'<span class="muted">{why}</span>'), "–", ""])
+            overview.append([s, RawHtml(f'<span class="muted">{why}</span>'), "–", "", ""])
             continue
         prev_date = frame.previous_as_of_date.dropna()
         when = as_date(prev_date.iloc[0]).isoformat() if len(prev_date) else "?"
-        flagged = frame[frame.flagged.astype(bool)]
+        moved_col = frame.beyond_noise if "beyond_noise" in frame else frame.flagged
+        flagged = frame[moved_col.fillna(frame.flagged).astype(bool)]
+        unexplained = int(frame.flagged.astype(bool).sum())
+        causes = frame.cause_detail.dropna() if "cause_detail" in frame else frame.cause.iloc[:0]
+        reason = str(causes.iloc[0]) if len(causes) else "not recorded"
         order = flagged.assign(size=flagged.z.abs().fillna(np.inf)).sort_values(
             "size", ascending=False
         )
@@ -342,9 +357,10 @@ def _drift_section(data: ReportData) -> str:
             for r in order.head(3).itertuples(index=False)
         )
         count = (
-            f'<span class="flagmark">{len(flagged)} of {len(frame)}</span>'
-            if len(flagged)
-            else f"0 of {len(frame)}"
+            f'<span class="flagmark">{len(flagged)} of {len(frame)}, {unexplained} unexplained'
+            "</span>"
+            if unexplained
+            else f"{len(flagged)} of {len(frame)}"
         )
         overview.append(
             [
@@ -352,6 +368,7 @@ def _drift_section(data: ReportData) -> str:
                 RawHtml(f"<code>{escape(prev.iloc[0])}</code><br>as of {escape(when)}"),
                 RawHtml(count),
                 RawHtml(f'<span class="text">{escape(largest) or "none"}</span>'),
+                RawHtml(f'<span class="text">{escape(reason)}</span>'),
             ]
         )
         details.append(
@@ -360,7 +377,7 @@ def _drift_section(data: ReportData) -> str:
         )
     parts.append(
         html_table(
-            ["scenario", "compared with run", "changed beyond noise", "largest changes"],
+            ["scenario", "compared with run", "changed beyond noise", "largest changes", "why"],
             overview,
             cls="wide",
         )
@@ -453,7 +470,6 @@ def _provenance_section(data: ReportData) -> str:
     ]
     for r in data.runs.itertuples(index=False):
         shown = [s for s in data.scenarios if data.run_of.get(s) == r.run_id]
-        n_scen = max(len(str(r.scenarios).split(",")), 1)
         seconds = (pd.Timestamp(r.finished_at) - pd.Timestamp(r.started_at)).total_seconds()
         started, finished = format_timestamp(r.started_at), format_timestamp(r.finished_at)
         rows = [
@@ -463,7 +479,7 @@ def _provenance_section(data: ReportData) -> str:
             ["all scenarios of the run", str(r.scenarios).replace(",", ", ")],
             ["status", r.status],
             ["started / finished", f"{started} / {finished} ({seconds:.1f} s)"],
-            ["trials per scenario", f"{int(r.n_trials) // n_scen:,}"],
+            ["trials per scenario", f"{int(r.n_trials):,}"],
             [
                 "trials kept after evidence conditioning (all scenarios)",
                 "–" if pd.isna(r.n_trials_effective) else f"{int(r.n_trials_effective):,}",
@@ -471,6 +487,10 @@ def _provenance_section(data: ReportData) -> str:
             ["seed (root entropy)", r.seed_entropy],
             ["sampler / chunk size", f"{r.sampler} / {int(r.chunk_size):,} trials"],
             ["configuration hash (sha256)", r.config_hash],
+            [
+                "evidence hash (sha256 of the facts known as of the date)",
+                ev if isinstance(ev := getattr(r, "evidence_hash", None), str) else "not recorded",
+            ],
             ["code version", f"sma-forecast {r.package_version}"],
             ["git commit", r.git_commit if isinstance(r.git_commit, str) else "unknown"],
             [

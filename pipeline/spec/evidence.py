@@ -7,6 +7,8 @@ the months between D0 and D (rejection; the effective trial count is reported).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -71,6 +73,14 @@ class EvidenceState:
     """Talks are known to have opened on this date (None: not known to be open)."""
     agreement_on: date | None
     """An agreement is known to have been reached on this date."""
+
+    def facts_hash(self) -> str:
+        """sha256 of the facts known as of the date (not of the date itself): runs on two days
+        with the same hash used the same evidence, so what moved between them is the calendar."""
+        payload = json.dumps(
+            [f.model_dump(mode="json") for f in self.facts], sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
 
     @property
     def months_open_without_agreement(self) -> float:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from pipeline.analysis.accumulators import BlockSummary, metric_spec, metric_unit
 from pipeline.analysis.statistics import bi_histogram
 from pipeline.outputs.schema import HISTOGRAMS_SCHEMA
-from pipeline.outputs.tables._columns import common_columns, float_column
+from pipeline.outputs.tables._columns import common_columns, float_column, metric_year_columns
 
 
 def to_histogram_frame(summary: BlockSummary, *, run_id: str, created_at: dt.datetime) -> pa.Table:
@@ -43,7 +43,10 @@ def to_histogram_frame(summary: BlockSummary, *, run_id: str, created_at: dt.dat
     cat = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
     n = cat["count"].size
     cols = common_columns(run_id, created_at, n)
+    base_metric, year = metric_year_columns([str(m) for m in cat["metric"]])
     cols.update(
+        base_metric=base_metric,
+        year=year,
         metric=pa.array(cat["metric"], pa.string()),
         bin_index=pa.array(cat["bin_index"], pa.int32()),
         bin_lower=float_column(cat["lower"]),
