@@ -53,17 +53,31 @@ def significant(x: float, digits: int = 3) -> str:
     return f"{x:.{max(decimals, 0)}f}"
 
 
-def month_index_dates(months: npt.ArrayLike, base_year: int) -> npt.NDArray[np.datetime64]:
-    """Calendar dates of model month indexes (month 0 = January of ``base_year``).
+#: English month abbreviations (index 0 = January), fixed rather than from the locale: they
+#: name model month 0 in published units (``month index (0 = Apr 2026)``).
+MONTH_ABBREVIATIONS: Final[tuple[str, ...]] = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+
+
+def month_index_dates(
+    months: npt.ArrayLike, base_year: int, fiscal_year_start_month: int = 1
+) -> npt.NDArray[np.datetime64]:
+    """Calendar dates of model month indexes (month 0 = the first month of fiscal year
+    ``base_year``: month ``fiscal_year_start_month`` of calendar year ``base_year``).
 
     The whole part picks the month, the fraction the day within it (``floor(fraction x days
-    in the month)``), so 18.5 with base 2025 is 16 July 2026 (the monthly model's resolution
-    is a month; the day only orders values inside it). NaN gives NaT.
+    in the month)``), so 18.5 with base 2025 is 16 July 2026, and 16 October 2026 for a fiscal
+    year starting in April (the monthly model's resolution is a month; the day only orders
+    values inside it). NaN gives NaT.
     """
+    if not 1 <= fiscal_year_start_month <= 12:
+        raise ValueError(f"fiscal_year_start_month must be 1 to 12, got {fiscal_year_start_month}")
     m = np.atleast_1d(np.asarray(months, dtype=np.float64))
     finite = np.isfinite(m)
     whole = np.floor(np.where(finite, m, 0.0))
-    month = np.datetime64(f"{base_year:04d}-01", "M") + whole.astype(np.int64)
+    first = np.datetime64(f"{base_year:04d}-{fiscal_year_start_month:02d}", "M")
+    month = first + whole.astype(np.int64)
     start = month.astype("datetime64[D]")
     days = ((month + 1).astype("datetime64[D]") - start).astype(np.int64)
     day = np.minimum(np.floor((np.where(finite, m, 0.0) - whole) * days), days - 1)

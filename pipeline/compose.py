@@ -15,7 +15,7 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -317,10 +317,13 @@ def check_as_of(scenario: Scenario, as_of: date) -> None:
     """The as-of date must lie in the scenario's model calendar (else ScenarioError naming it).
 
     Before the calendar the model would start in its first month anyway (a run as of 1900 was
-    a run as of January 2026 published under 1900); after it nothing is left to simulate.
+    a run as of January 2026 published under 1900); after it nothing is left to simulate. The
+    calendar runs over whole fiscal years of the host (April 2026 to March 2031 for a fiscal
+    year starting in April).
     """
-    first = date(scenario.model.calendar_base_year, 1, 1)
-    last = date(scenario.model.horizon_year, 12, 31)
+    host, model = scenario.host, scenario.model
+    first = host.fiscal_year_start(model.calendar_base_year)
+    last = host.fiscal_year_start(model.horizon_year + 1) - timedelta(days=1)
     if not first <= as_of <= last:
         raise ScenarioError(
             "--as-of", as_of.isoformat(),

@@ -3,6 +3,7 @@ referenced, the content a reader needs, atomic rebuilds; and the ``inputs`` data
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -30,6 +31,7 @@ from pipeline.report import (
     report_artifact_markdown,
     report_dir,
 )
+from pipeline.report.data import ReportData, year_words
 from pipeline.report.drawing import QUANTILE_LEVELS, cdf_points
 from pipeline.report.figures import density_bins
 from pipeline.report.format import factor_label, input_label
@@ -506,3 +508,21 @@ def test_summary_shows_mean_and_sd_and_the_page_has_a_precision_chart(
     assert f"mean {mean:.1f}%, sd {sd:.1f}%" in html
     precision = html[html.index('id="precision"') :]
     assert 'src="convergence.png"' in precision[: precision.index("</figure>")]
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("month index (0 = Jan 2026)", "calendar year"),
+        ("month index (0 = Apr 2026)", "fiscal year (Apr to Mar)"),
+        ("month index (0 = Oct 2026)", "fiscal year (Oct to Sep)"),
+    ],
+)
+def test_report_names_the_years_by_the_month_index_unit(unit: str, expected: str) -> None:
+    """The report's years are the model's: fiscal years when month 0 is not a January."""
+    empty = pd.DataFrame()
+    summary = pd.DataFrame({"metric": ["increase_pct", "talks_start_month"], "unit": ["%", unit]})
+    data = ReportData(Path("."), dt.date(2026, 6, 1), ["s"], empty, {}, summary, empty, empty,
+                      empty, empty, empty)  # fmt: skip
+    assert year_words(data) == expected
+    assert year_words(dataclasses.replace(data, summary=summary.iloc[:1])) == "calendar year"

@@ -10,11 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipeline.analysis.accumulators import metric_unit
 from pipeline.common import month_index_dates
 from pipeline.compose import RunSettings, plan_for, run_scenario, scenario_tables
 from pipeline.model.conditioning import condition_mask
 from pipeline.model.plan import run_block
 from pipeline.model.seeding import root_entropy
+from pipeline.outputs.tables._columns import value_dates
 from pipeline.spec.catalog import INPUTS
 from pipeline.spec.evidence import EvidenceState
 from pipeline.spec.scenario import load_scenario
@@ -39,6 +41,41 @@ def test_month_index_dates_by_hand(month: float, expected: dt.date) -> None:
     (day,) = month_index_dates([month], 2025)
     assert day == np.datetime64(expected)
     assert np.isnat(month_index_dates([np.nan], 2025)[0])
+
+
+@pytest.mark.parametrize(
+    ("month", "expected"),
+    [
+        (0.0, dt.date(2025, 4, 1)),  # month 0 = 1 April of the base year
+        (18.5, dt.date(2026, 10, 16)),  # Apr 2025 + 18 = Oct 2026 (31 days): 15 days in
+        (8.999, dt.date(2025, 12, 31)),
+        (9.0, dt.date(2026, 1, 1)),  # the fiscal year 2025 goes on into January 2026
+        (10.99, dt.date(2026, 2, 28)),  # February 2026: 28 days
+        (11.999, dt.date(2026, 3, 31)),  # last day of fiscal year 2025
+        (12.0, dt.date(2026, 4, 1)),
+        (-1.0, dt.date(2025, 3, 1)),
+    ],
+)
+def test_month_index_dates_by_hand_for_a_fiscal_year_from_april(
+    month: float, expected: dt.date
+) -> None:
+    (day,) = month_index_dates([month], 2025, 4)
+    assert day == np.datetime64(expected)
+
+
+def test_month_index_units_name_the_first_month_and_old_units_still_date() -> None:
+    assert metric_unit("talks_start_month", 2026) == "month index (0 = Jan 2026)"
+    assert metric_unit("talks_start_month", 2026, 4) == "month index (0 = Apr 2026)"
+    assert metric_unit("talks_start_month", 2026, 12) == "month index (0 = Dec 2026)"
+    dates = value_dates(
+        [18.5, 18.5, 18.5, 18.5, 3.0],
+        ["month index (0 = Jan 2025)", "month index (0 = Apr 2025)",
+         "month index (0 = Oct 2025)", "month index (0 = Apr 2025)", "months"],
+        ["p50", "p50", "mean", "sd", "p50"],
+    )  # fmt: skip
+    assert dates.to_pylist() == [
+        dt.date(2026, 7, 16), dt.date(2026, 10, 16), dt.date(2027, 4, 16), None, None,
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

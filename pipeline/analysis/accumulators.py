@@ -23,7 +23,7 @@ from typing import Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.common import BoolArray, FloatArray, IntArray
+from pipeline.common import MONTH_ABBREVIATIONS, BoolArray, FloatArray, IntArray
 from pipeline.model.outcomes import BOOLEAN_OUTCOMES, ESCALATION_RULES, NUMERIC_OUTCOMES, Outcomes
 
 
@@ -151,10 +151,13 @@ def metric_spec(metric: str) -> BinSpec:
     raise KeyError(f"no bin spec for metric {metric!r}")
 
 
-def metric_unit(metric: str, calendar_base_year: int) -> str:
-    """Unit string of a numeric metric as written to the outputs."""
+def metric_unit(metric: str, calendar_base_year: int, fiscal_year_start_month: int = 1) -> str:
+    """Unit string of a numeric metric as written to the outputs; month indexes name the
+    calendar month of model month 0 (``month index (0 = Apr 2026)``: the first month of fiscal
+    year ``calendar_base_year``)."""
     if metric == "talks_start_month":
-        return f"month index (0 = Jan {calendar_base_year})"
+        month = MONTH_ABBREVIATIONS[fiscal_year_start_month - 1]
+        return f"month index (0 = {month} {calendar_base_year})"
     return metric_spec(metric).unit
 
 
@@ -188,14 +191,16 @@ def numeric_metrics(outcomes: Outcomes) -> dict[str, FloatArray]:
 def derived_events(outcomes: Outcomes) -> dict[str, BoolArray]:
     """Yes/no outcomes derived from the scalar outcomes, per trial.
 
-    With ``b = calendar_base_year`` and months on the model calendar (month 0 = Jan of b):
+    With ``b = calendar_base_year`` and months on the model calendar (month 0 = the first
+    month of fiscal year b, ``fiscal_year_start_month`` of calendar year b; January for Korea),
+    years ``y`` are the host's fiscal years (calendar years for Korea):
 
     - ``settled_by_<y>``: ``settlement_month < (y + 1 - b) * 12``, agreement by the end of y;
     - ``reopened_before_<y>``: ``reopened`` and ``talks_start_month < (y - b) * 12``, early
-      talks opened before Jan 1 of y;
+      talks opened before fiscal year y starts (Jan 1 of y for Korea);
     - ``no_deal_by_horizon``: ``not settled_by_horizon``;
     - ``settled_in_<y>``: ``settled_by_horizon`` and ``(y - b) * 12 <= settlement_month <
-      (y + 1 - b) * 12``, agreement during calendar year y. A run's path years run from b to the horizon year, so these
+      (y + 1 - b) * 12``, agreement during fiscal year y. A run's path years run from b to the horizon year, so these
       shares and ``no_deal_by_horizon`` partition the trials (they sum to 1).
 
     NaN months (no agreement) compare False, so unsettled trials are never "settled by" or
@@ -396,6 +401,8 @@ class BlockSummary:
     """Trials kept by ``weights_mask`` (all trials if there was none)."""
     metrics: Mapping[str, MetricAccumulator]
     events: Mapping[str, EventCount]
+    fiscal_year_start_month: int = 1
+    """Calendar month of model month 0 (names it in month-index units) [month 1-12]."""
 
     @property
     def nbytes(self) -> int:
@@ -433,13 +440,14 @@ def summarize_block(outcomes: Outcomes, *, weights_mask: BoolArray | None = None
     }
     return BlockSummary(
         outcomes.calendar_base_year, tuple(outcomes.path_years), n_trials, outcomes.n_trials,
-        metrics, events,
+        metrics, events, outcomes.fiscal_year_start_month,
     )  # fmt: skip
 
 
 def merge(a: BlockSummary, b: BlockSummary) -> BlockSummary:
     """Combine two summaries; associative and commutative (up to float rounding of moments)."""
-    if (a.calendar_base_year, a.path_years) != (b.calendar_base_year, b.path_years):
+    calendar = ("calendar_base_year", "path_years", "fiscal_year_start_month")
+    if any(getattr(a, name) != getattr(b, name) for name in calendar):
         raise ValueError("cannot merge summaries with different calendars or path years")
     if a.metrics.keys() != b.metrics.keys() or a.events.keys() != b.events.keys():
         raise ValueError("cannot merge summaries with different metrics")
@@ -450,6 +458,7 @@ def merge(a: BlockSummary, b: BlockSummary) -> BlockSummary:
         a.n_effective + b.n_effective,
         {name: acc.merge(b.metrics[name]) for name, acc in a.metrics.items()},
         {name: cnt.merge(b.events[name]) for name, cnt in a.events.items()},
+        a.fiscal_year_start_month,
     )
 
 

@@ -342,7 +342,10 @@ def sensitivity_from_trials(
     if outputs is None:
         outputs = key_outputs(outcomes.path_years, outcomes.currency)
     values = output_values(outcomes, outputs)
-    units = {m: metric_unit(m, outcomes.calendar_base_year) for m in outputs}
+    units = {
+        m: metric_unit(m, outcomes.calendar_base_year, outcomes.fiscal_year_start_month)
+        for m in outputs
+    }
     return rank_sensitivity(inputs, values, output_units=units, confidence_level=confidence_level)
 
 
@@ -410,7 +413,10 @@ def sample_trials(
         outputs = key_outputs(outcomes.path_years, outcomes.currency)
     n = outcomes.n_trials
     take = max(0, min(n, capacity - first_trial_index))
-    units = {m: metric_unit(m, outcomes.calendar_base_year) for m in outputs}
+    units = {
+        m: metric_unit(m, outcomes.calendar_base_year, outcomes.fiscal_year_start_month)
+        for m in outputs
+    }
     if take == 0:
         return TrialSample(capacity, tuple(outputs), units, {})
     keep: npt.NDArray[np.intp] | slice = slice(0, take)

@@ -202,7 +202,11 @@ def summary_rows(summary: BlockSummary) -> list[SummaryRow]:
     """
     rows: list[SummaryRow] = []
     for metric, acc in summary.metrics.items():
-        rows += _metric_rows(metric, acc, metric_unit(metric, summary.calendar_base_year))
+        rows += _metric_rows(
+            metric,
+            acc,
+            metric_unit(metric, summary.calendar_base_year, summary.fiscal_year_start_month),
+        )
     for event, cnt in summary.events.items():
         n = cnt.n_defined
         prob = cnt.n_true / n if n else math.nan

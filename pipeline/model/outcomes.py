@@ -51,16 +51,18 @@ NUMERIC_OUTCOMES: Final[tuple[str, ...]] = (
 class Outcomes:
     """Per-trial outcomes of the negotiation model for one block of trials.
 
-    Months are counted on the model calendar: month 0 is January of ``calendar_base_year``
-    and month ``m`` is in calendar year ``calendar_base_year + m // 12``. Fields that only
+    Months are counted on the model calendar: month 0 is the first month of the host's fiscal
+    year ``calendar_base_year`` (month ``fiscal_year_start_month`` of that calendar year:
+    January for Korea) and month ``m`` is in fiscal year ``calendar_base_year + m // 12``;
+    the model's years are fiscal years (calendar years for Korea). Fields that only
     exist once an agreement is reached are NaN (or -1 for codes) in trials where none is
     reached within the horizon; ``settled_by_horizon`` is the mask.
     """
 
     calendar_base_year: int
-    """Calendar year of model month 0 [year]."""
+    """Fiscal year of model month 0, named by the calendar year it starts in [year]."""
     path_years: tuple[int, ...]
-    """Calendar years of the columns of the contribution paths [year]."""
+    """(Fiscal) years of the columns of the contribution paths [year]."""
     reopened: BoolArray
     """Talks opened early under US pressure, before the regular successor talks."""
     talks_start_month: FloatArray
@@ -82,7 +84,7 @@ class Outcomes:
     package_deal: BoolArray
     """Part of the US demand was met outside the SMA (trade, weapons purchases, investment)."""
     first_year: FloatArray
-    """First calendar year of the new agreement; NaN if unsettled [year]."""
+    """First (fiscal) year of the new agreement; NaN if unsettled [year]."""
     first_year_krw_bn: FloatArray
     """Korea's contribution in the new agreement's first year [KRW bn]."""
     first_year_usd_m: FloatArray
@@ -98,22 +100,24 @@ class Outcomes:
     stopgap_months: FloatArray
     """Length of the stop-gap extension (0 without one) [months]."""
     stopgap_first_year: FloatArray
-    """First calendar year of the stop-gap extension; NaN without one [year]."""
+    """First (fiscal) year of the stop-gap extension; NaN without one [year]."""
     stopgap_level_krw_bn: FloatArray
     """Korea's contribution under the stop-gap extension; NaN without one [KRW bn]."""
     renegotiated: BoolArray
     """The new agreement ended inside the horizon and its successor was negotiated."""
     renewal_first_year: FloatArray
-    """First calendar year of the first renewal agreement; NaN if none settled [year]."""
+    """First (fiscal) year of the first renewal agreement; NaN if none settled [year]."""
     renewal_increase_pct: FloatArray
     """First-year increase of the first renewal over the level it replaces; NaN if none [%]."""
     contribution_krw_bn: FloatArray
-    """Korea's contribution per calendar year, shape (n_trials, len(path_years)) [KRW bn]."""
+    """Korea's contribution per (fiscal) year, shape (n_trials, len(path_years)) [KRW bn]."""
     contribution_usd_m: FloatArray
     """The same at the trial's sampled exchange rate [USD m]."""
     currency: str = "KRW"
     """ISO 4217 code of the host currency: the unit of the ``_krw_bn`` fields (named for the
     default host); the published metric names use it (``first_year_jpy_bn``)."""
+    fiscal_year_start_month: int = 1
+    """Calendar month of model month 0 (and of every model year's start) [month 1-12]."""
 
     @property
     def n_trials(self) -> int:
@@ -133,6 +137,7 @@ class Outcomes:
             "calendar_base_year": self.calendar_base_year,
             "path_years": self.path_years,
             "currency": self.currency,
+            "fiscal_year_start_month": self.fiscal_year_start_month,
         }
         kwargs.update({name: arr[index] for name, arr in self.arrays().items()})
         return Outcomes(**kwargs)  # type: ignore[arg-type]
@@ -147,6 +152,7 @@ class Outcomes:
             "calendar_base_year": first.calendar_base_year,
             "path_years": first.path_years,
             "currency": first.currency,
+            "fiscal_year_start_month": first.fiscal_year_start_month,
         }
         for name in first.arrays():
             kwargs[name] = np.concatenate([getattr(p, name) for p in parts], axis=0)

@@ -554,6 +554,7 @@ def _outcomes(
         contribution_krw_bn=contribution.T,
         contribution_usd_m=contribution_usd.T,
         currency=s.currency,
+        fiscal_year_start_month=s.fiscal_year_start_month,
     )
 
 

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from pipeline.common import PathLike
+from pipeline.common import MONTH_ABBREVIATIONS, PathLike
 from pipeline.outputs import io
+from pipeline.outputs.tables._columns import MONTH_INDEX_UNIT_RE
 
 __all__ = [
     "ReportData",
@@ -29,6 +30,7 @@ __all__ = [
     "load_report_data",
     "optional_float",
     "settlement_years",
+    "year_words",
 ]
 
 
@@ -97,8 +99,21 @@ def horizon_year(data: ReportData) -> int | None:
     return max(years) if years else None
 
 
+def year_words(data: ReportData) -> str:
+    """What the years of the outputs are, in words: "calendar year" when model month 0 is a
+    January (Korea), else "fiscal year (Apr to Mar)", read from the month-index unit."""
+    frame = data.summary
+    units = frame.loc[frame.metric == "talks_start_month", "unit"] if "unit" in frame else ()
+    for unit in set(units):
+        if (match := MONTH_INDEX_UNIT_RE.fullmatch(str(unit))) and match.group(1) != "Jan":
+            first = MONTH_ABBREVIATIONS.index(match.group(1))
+            return f"fiscal year ({match.group(1)} to {MONTH_ABBREVIATIONS[first - 1]})"
+    return "calendar year"
+
+
 def settlement_years(data: ReportData) -> list[int]:
-    """Calendar years of the ``settled_in_YYYY`` metrics shown (the settlement-time distribution)."""
+    """Years of the ``settled_in_YYYY`` metrics shown (the settlement-time distribution; the
+    host's fiscal years, calendar years for Korea)."""
     return sorted(
         {
             int(m.rsplit("_", 1)[1])

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.report import figures
-from pipeline.report.data import ReportData, horizon_year, settlement_years
+from pipeline.report.data import ReportData, horizon_year, settlement_years, year_words
 
 __all__ = [
     "QUANTILE_LEVELS",
@@ -245,7 +245,7 @@ def _timing_figure(data: ReportData, folder: Path) -> list[Chart]:
         Chart(
             "timing.png",
             "When agreement comes: share of negotiations agreeing in each year, and never",
-            "Each bar is one scenario's simulated negotiations, split by the calendar year the "
+            f"Each bar is one scenario's simulated negotiations, split by the {year_words(data)} the "
             f"agreement comes (darker: later); grey is the share with no agreement {text}. The "
             "bar's blue part left of a year's end is the chance of a deal by then.",
         )
@@ -277,7 +277,7 @@ def _path_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> list
         Chart(
             "contribution_path.png",
             f"Fan chart of Korea's yearly contribution {span}",
-            f"Korea's contribution in each calendar year {span}: the line is the median, the "
+            f"Korea's contribution in each {year_words(data)} {span}: the line is the median, the "
             "shaded bands hold 50%, 80% and 90% of the simulated paths"
             + (
                 f"; the dashed line repeats the median of {reference} (the 12th SMA honoured "

@@ -24,6 +24,7 @@ from pipeline.report.data import (
     horizon_year,
     optional_float,
     settlement_years,
+    year_words,
 )
 from pipeline.report.drawing import Chart, first_year_metrics, money_metric, threshold_shares
 from pipeline.report.format import (
@@ -126,7 +127,7 @@ def _answer_section(data: ReportData) -> str:
         '<h2 id="answer">The forecast in one sentence per scenario</h2>'
         '<ul class="answer">' + "".join(items) + "</ul>"
         '<p class="muted">Years: the share of all simulated negotiations reaching agreement in '
-        "that calendar year. The first year, increase and amounts describe the agreement in "
+        f"that {year_words(data)}. The first year, increase and amounts describe the agreement in "
         "the negotiations that reach one (median, then p10 to p90: 80% of them fall in that "
         "range); risks are shares of all simulated negotiations.</p>"
     )
@@ -195,7 +196,7 @@ def _timing_table(data: ReportData, by: str) -> str:
     ]
     return (
         '<h3 id="timing">When agreement comes</h3>'
-        "<p>Share of all simulated negotiations that reach agreement in each calendar year, and "
+        f"<p>Share of all simulated negotiations that reach agreement in each {year_words(data)}, and "
         f"of those that reach none {by}; each row sums to 100% (up to rounding). The months of talks above are "
         "the timing within the agreeing share only.</p>" + html_table(headers, rows)
     )

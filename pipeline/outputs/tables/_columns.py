@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from pipeline.common import month_index_dates
+from pipeline.common import MONTH_ABBREVIATIONS, month_index_dates
 from pipeline.outputs.records import require_utc
 from pipeline.outputs.schema import SCHEMA_VERSION, TIMESTAMP
 
@@ -39,8 +39,12 @@ def float_column(x: npt.ArrayLike) -> pa.Array:
 
 #: A per-year metric: ``<name>_<year>`` (``contribution_krw_bn_2028``, ``settled_by_2029``).
 YEAR_METRIC_RE: Final[re.Pattern[str]] = re.compile(r"(.+)_((?:19|20)\d\d)")
-#: Unit of month-index metrics, with the calendar base year: ``month index (0 = Jan 2025)``.
-MONTH_INDEX_UNIT_RE: Final[re.Pattern[str]] = re.compile(r"month index \(0 = Jan (\d{4})\)")
+#: Unit of month-index metrics, naming the calendar month and year of model month 0 (the first
+#: month of fiscal year ``calendar_base_year``): ``month index (0 = Jan 2025)`` for Korea,
+#: ``month index (0 = Apr 2026)`` for a fiscal year starting in April.
+MONTH_INDEX_UNIT_RE: Final[re.Pattern[str]] = re.compile(
+    rf"month index \(0 = ({'|'.join(MONTH_ABBREVIATIONS)}) (\d{{4}})\)"
+)
 
 
 def metric_year_columns(metrics: Sequence[str]) -> tuple[pa.Array, pa.Array]:
@@ -55,13 +59,15 @@ def metric_year_columns(metrics: Sequence[str]) -> tuple[pa.Array, pa.Array]:
 def value_dates(
     values: npt.ArrayLike, units: Sequence[str], statistics: Sequence[str]
 ) -> pa.Array:
-    """``value_date``: the date of values in ``month index (0 = Jan <b>)`` units, null for
-    other units, missing values and ``sd`` (a spread, not a point in time)."""
+    """``value_date``: the date of values in ``month index (0 = <Mon> <b>)`` units (month 0 is
+    the first day of that month), null for other units, missing values and ``sd`` (a spread,
+    not a point in time)."""
     x = np.asarray(values, dtype=np.float64)
     out = np.full(x.shape, np.datetime64("NaT"), dtype="datetime64[D]")
     located = np.array([s != "sd" for s in statistics], dtype=bool)
     for unit in set(units):
         if match := MONTH_INDEX_UNIT_RE.fullmatch(unit):
             rows = np.array([u == unit for u in units], dtype=bool) & located
-            out[rows] = month_index_dates(x[rows], int(match.group(1)))
+            first = MONTH_ABBREVIATIONS.index(match.group(1)) + 1
+            out[rows] = month_index_dates(x[rows], int(match.group(2)), first)
     return pa.array(out, pa.date32(), from_pandas=True)

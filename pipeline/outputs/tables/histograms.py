@@ -23,6 +23,7 @@ def to_histogram_frame(summary: BlockSummary, *, run_id: str, created_at: dt.dat
     parts: dict[str, list[npt.NDArray[np.generic]]] = {
         k: [] for k in ("metric", "bin_index", "lower", "upper", "count", "prob", "dens", "unit")
     }
+    calendar = (summary.calendar_base_year, summary.fiscal_year_start_month)
     for metric, acc in summary.metrics.items():
         spec = metric_spec(metric)
         edges, counts = bi_histogram(acc, spec)
@@ -37,9 +38,7 @@ def to_histogram_frame(summary: BlockSummary, *, run_id: str, created_at: dt.dat
         parts["count"].append(counts)
         parts["prob"].append(prob)
         parts["dens"].append(prob / (upper - lower))
-        parts["unit"].append(
-            np.full(m, metric_unit(metric, summary.calendar_base_year), dtype=object)
-        )
+        parts["unit"].append(np.full(m, metric_unit(metric, *calendar), dtype=object))
     cat = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
     n = cat["count"].size
     cols = common_columns(run_id, created_at, n)

@@ -77,7 +77,9 @@ def to_trials_frame(
         else:
             cols[name] = float_column(arr)
     for date_name, (month_name, _) in TRIAL_DATE_FIELDS.items():
-        days = month_index_dates(arrays[month_name], outcomes.calendar_base_year)
+        days = month_index_dates(
+            arrays[month_name], outcomes.calendar_base_year, outcomes.fiscal_year_start_month
+        )
         cols[date_name] = pa.array(days, pa.date32(), from_pandas=True)
     fields = []
     for name, values in (inputs or {}).items():
