@@ -191,7 +191,6 @@ def bargain(
     while talks.ids.size:
         boundary = next_boundary(talks, cal)
         talks = run_segment(talks, trials, cal, boundary, settled)
-        talks = talks.keep(talks.month < cal.horizon)
         if talks.ids.size:
             talks = general_month(talks, trials, cal, settled, threat)
     return settled.time, settled.increase, threat
@@ -384,11 +383,12 @@ def run_segment(
     settled: Settled,
 ) -> Talks:
     """Months ``month + 1 .. boundary - 1`` of every trial (none at all where that is empty):
-    settles the trials whose paths cross, returns the others after month ``boundary - 1``."""
+    settles the trials whose paths cross, returns the others after month ``boundary - 1``
+    whose boundary month is in the horizon."""
     length = boundary - 1.0 - talks.month
     busy = length > 0
     if not busy.any():
-        return talks
+        return talks.keep(talks.month < cal.horizon)
     # Trials with no month before their boundary keep their positions as they are.
     part = talks if busy.all() else talks.keep(busy)
     months = length if part is talks else length[busy]
@@ -415,12 +415,13 @@ def run_segment(
         ceiling=ceiling,
         tried=part.tried,
     )
-    going = np.ones(part.ids.size, dtype=bool)
+    # Still apart, with a boundary month inside the horizon to run.
+    going = moved.month < cal.horizon
     going[crossed] = False
     moved = moved.keep(going)
     if part is talks:
         return moved
-    return moved.concat(talks.keep(~busy))
+    return moved.concat(talks.keep(~busy & (talks.month < cal.horizon)))
 
 
 def general_month(
@@ -435,7 +436,7 @@ def general_month(
     returns the trials still apart after it."""
     ids = talks.ids
     t = talks.month + 1.0
-    floor, ceiling = talks.floor.copy(), talks.ceiling.copy()
+    floor, ceiling = talks.floor, talks.ceiling  # replaced, never written in place
     ask, offer = talks.ask, talks.offer
     # 1. Concessions.
     ask_now = floor + (ask - floor) * (1.0 - trials.us_concession_rate[ids])
