@@ -272,6 +272,14 @@ def announce(
     )
 
 
+def _runner_name() -> str:
+    """The current flow run's task runner, for the log (e.g. ``WorkerProcessRunner``)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return type(context.task_runner).__name__ if context is not None else "none"
+
+
 def run_request(request: RunRequest) -> ForecastRunResult:
     """Run a validated request inside a flow: the named steps, timed, with failure recorded."""
     logger = get_run_logger()
@@ -294,9 +302,9 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     s = prepared.settings
     logger.info(
         "run %s: %d scenario(s) %s as of %s, n_trials=%d, chunk_size=%d, seed entropy=%d, "
-        "evidence facts=%d", record.run_id, len(prepared.scenarios),
+        "evidence facts=%d, task runner %s x %d", record.run_id, len(prepared.scenarios),
         list(prepared.scenario_names), s.as_of, s.n_trials, s.chunk_size, s.entropy,
-        len(prepared.evidence.facts),
+        len(prepared.evidence.facts), _runner_name(), request.workers,
     )  # fmt: skip
     lap("prepare")
     cancellation.reset()
