@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Self
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Self, TypeVar
 
-from prefect.task_runners import (
-    ProcessPoolTaskRunner,
-    TaskRunner,
-    ThreadPoolTaskRunner,
-    _initialize_process_pool_worker,
-)
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows import cancellation
 from pipeline.spec.request import AUTO_PROCESS_MIN_TRIALS, DEFAULT_WORKERS, RUNNERS
+
+R = TypeVar("R")
 
 
 def local_runner(runner: str, *, workers: int, total_trials: int) -> str:
@@ -32,82 +29,94 @@ def local_runner(runner: str, *, workers: int, total_trials: int) -> str:
     return "processes" if workers >= 2 and total_trials >= AUTO_PROCESS_MIN_TRIALS else "threads"
 
 
-class WorkerProcessRunner(ProcessPoolTaskRunner):
-    """Prefect's process pool (spawned worker processes; task parameters and results travel
-    pickled) whose workers stop between blocks when the flow process is asked to stop.
+class WorkerProcessRunner(ThreadPoolTaskRunner[Any]):
+    """Tasks in threads of the flow process, their numerical work in worker processes.
+
+    Prefect runs and records each task in a thread (a few ms of bookkeeping); the task hands
+    its one call into pipeline/ to a pool of ``max_workers`` spawned worker processes
+    (:func:`offload`), which never talk to Prefect. Prefect's own ``ProcessPoolTaskRunner``
+    was measured at about 0.3 s of CPU per task in its workers (each task rebuilds Prefect's
+    settings and API client there; docs/scaling.md): a run's ~35 tasks would spend seconds on
+    it. Arguments and results travel pickled (a block group's result is about 30 MB: ~0.1 s).
 
     The workers share the flow process's stop flag (:func:`flows.cancellation.shared_stop_event`,
-    handed over when each worker starts) and report to the flow process's Prefect API
-    (``PREFECT_API_URL`` is exported before the runner is made; else every worker would start an
-    embedded server of its own). The runner pickles as its worker count alone: Prefect ships the
-    flow, and so its task runner, with every task, and the event can only be inherited.
+    handed over when each one starts), so SIGTERM/SIGINT stop them between blocks too.
     """
 
-    def __init__(self, max_workers: int = DEFAULT_WORKERS) -> None:
-        super().__init__(
-            max_workers=max_workers,
-            initializer=cancellation.init_worker,
-            initargs=(cancellation.shared_stop_event(),),
-        )
-
-    def duplicate(self) -> Self:
-        return type(self)(max_workers=self._max_workers)
+    pool: ProcessPoolExecutor | None = None
+    """The worker processes, while the runner is entered (a flow run)."""
 
     def __enter__(self) -> Self:
-        """Start the pool, or adopt the one :func:`prestart_workers` started (the same setup
-        as ``ProcessPoolTaskRunner.__enter__``, Prefect 3.9, with processes already warm)."""
-        warm = _WARM.pop(self._max_workers, None)
-        if warm is None:
-            return super().__enter__()
-        TaskRunner.__enter__(self)
-        self._subprocess_message_queue, self._executor = warm
-        self._message_forwarding_thread = threading.Thread(
-            target=self._forward_subprocess_messages,
-            name="ProcessPoolTaskRunnerMessageForwarder",
-            daemon=True,
-        )
-        self._message_forwarding_thread.start()
-        self._resolver_executor = ThreadPoolExecutor(max_workers=self._max_workers)
+        super().__enter__()
+        self.pool = _WARM.pop(self._max_workers, None) or _start_pool(self._max_workers)
         return self
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_unpickled_runner, (self._max_workers,))
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            super().__exit__(exc_type, exc_value, traceback)
+        finally:
+            pool, self.pool = self.pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["pool"] = None
+        return state
 
 
-#: Worker pools started ahead of their flow run, by worker count: (message queue, executor).
-_WARM: dict[int, tuple[Any, ProcessPoolExecutor]] = {}
+#: Pools started ahead of their flow run (:func:`prestart_workers`), by worker count.
+_WARM: dict[int, ProcessPoolExecutor] = {}
 
 
-def _import_task_modules() -> None:
-    """Run in each new worker: import what a task needs before the first task arrives."""
-    import flows.tasks  # noqa: F401
+def _current_pool() -> ProcessPoolExecutor | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = context.task_runner if context is not None else None
+    return runner.pool if isinstance(runner, WorkerProcessRunner) else None
+
+
+def offload(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` in a worker process if the current flow run is on
+    :class:`WorkerProcessRunner`, else here (``fn`` and its arguments must pickle)."""
+    pool = _current_pool()
+    if pool is None:
+        return fn(*args, **kwargs)
+    return pool.submit(fn, *args, **kwargs).result()
+
+
+def on_worker_processes() -> bool:
+    """True inside a flow run on :class:`WorkerProcessRunner`."""
+    return _current_pool() is not None
+
+
+def _import_worker_modules() -> None:
+    """Run in each new worker: import what its calls need before the first one arrives."""
+    import pipeline.compose  # noqa: F401
+    import pipeline.report.drawing  # noqa: F401
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=cancellation.init_worker, initargs=(cancellation.shared_stop_event(),),
+    )  # fmt: skip
+    for _ in range(workers):  # one process is spawned per submission while none is idle
+        executor.submit(_import_worker_modules)
+    return executor
 
 
 def prestart_workers(workers: int) -> None:
     """Start ``workers`` worker processes now, for the next :class:`WorkerProcessRunner` of that
     size to adopt when its flow run starts.
 
-    A spawned worker spends about 2-4 s importing Prefect, numpy, scipy and the pipeline.
-    Started before the flow, that happens while the flow process waits for its embedded
-    Prefect server (about 8 s, mostly in one process), not on the run's clock.
+    A spawned worker spends 1-2 s importing numpy, scipy, matplotlib and the pipeline. Started
+    before the flow, that happens while the flow process waits for its embedded Prefect server
+    (several seconds, mostly in one process), not on the run's clock.
     """
-    if workers in _WARM:
-        return
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_initialize_process_pool_worker,
-        initargs=(queue, cancellation.init_worker, (cancellation.shared_stop_event(),)),
-    )  # fmt: skip
-    for _ in range(workers):  # one process is spawned per submission while none is idle
-        executor.submit(_import_task_modules)
-    _WARM[workers] = (queue, executor)
-
-
-def _unpickled_runner(max_workers: int) -> ProcessPoolTaskRunner:
-    """A worker's copy of the flow's runner (never used to start processes: Prefect enters it
-    around each task but nothing submits to it)."""
-    return ProcessPoolTaskRunner(max_workers=max_workers)
+    if workers not in _WARM:
+        _WARM[workers] = _start_pool(workers)
 
 
 def task_runner(
@@ -116,8 +125,9 @@ def task_runner(
     """The task runner for ``runner``: threads in this process, worker processes, or Dask
     (``auto`` must be resolved first with :func:`local_runner`).
 
-    Processes and a local Dask cluster: this process's Prefect API is exported to the workers
-    first (else each worker process would start its own embedded server). Dask:
+    Processes: :class:`WorkerProcessRunner`. A local Dask cluster: this process's Prefect API is
+    exported to the workers first (else each worker process would start its own embedded
+    server). Dask:
     ``dask_address`` (``tcp://host:port``) connects to an existing cluster, whose workers need
     sma-forecast installed and ``PREFECT_API_URL`` set (docs/scaling.md); without one, a local
     cluster of ``workers`` single-threaded worker processes is started with the flow. Same seed
@@ -129,11 +139,8 @@ def task_runner(
         return ThreadPoolTaskRunner(max_workers=workers)
     if runner not in RUNNERS or runner == "auto":
         raise ValueError(f"unknown runner {runner!r}; allowed: {', '.join(RUNNERS)}")
-    from flows._env import export_api_url
-
     if runner == "processes":
-        prestart_workers(workers)  # before the server starts: both go on at once
-        export_api_url()
+        prestart_workers(workers)  # the workers start while the flow starts Prefect
         return WorkerProcessRunner(max_workers=workers)
     try:
         from prefect_dask.task_runners import DaskTaskRunner
@@ -141,6 +148,8 @@ def task_runner(
         raise RuntimeError("--runner dask needs the dask extra: pip install -e '.[dask]'") from exc
     if dask_address:
         return DaskTaskRunner(address=dask_address)
+    from flows._env import export_api_url
+
     export_api_url()
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,

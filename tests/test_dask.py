@@ -1,9 +1,9 @@
-"""The forecast flow on worker processes (Prefect's process pool) and on Dask (prefect-dask's
+"""The forecast flow on worker processes (flows/runners.py) and on Dask (prefect-dask's
 DaskTaskRunner) gives the thread runner's numbers.
 
 Dask: a real ``distributed.LocalCluster`` with 2 worker processes. The session's
-``prefect_harness`` exports ``PREFECT_API_URL`` before the cluster or the pool starts, so the
-worker processes report to the same Prefect API instead of starting servers of their own.
+``prefect_harness`` exports ``PREFECT_API_URL`` before the cluster starts, so the worker
+processes report to the same Prefect API instead of starting servers of their own.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def _assert_same_numbers(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame])
 
 
 def test_worker_processes_give_the_thread_runners_numbers(threads_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """--runner processes: the tasks run in 2 worker processes (not in this one), report to
-    this process's Prefect API and publish exactly the thread runner's numbers."""
+    """--runner processes: the tasks' work runs in 2 worker processes and publishes exactly
+    the thread runner's numbers."""
     from flows.forecast import forecast_flow
     from flows.runners import WorkerProcessRunner
 
@@ -81,30 +81,23 @@ def test_worker_processes_give_the_thread_runners_numbers(threads_run, tmp_path:
     _assert_same_numbers(thread_tables, _published(tmp_path))
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
     assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == 2 * PARAMS["n_trials"]
-    # The workers reported their task runs to this API (a worker that started an embedded
-    # server of its own would have recorded them there instead).
-    flow_run_id = runs.prefect_flow_run_id.iloc[0]
-    assert _completed_task_runs(flow_run_id, "simulate-blocks") == 4  # 2 scenarios x 2 groups
+    assert (tmp_path / "reports").is_dir()  # figures drawn in the workers too
 
 
-def _completed_task_runs(flow_run_id: str, name: str) -> int:
-    """Completed task runs of ``name`` in a flow run, as the API records them (task run states
-    arrive as events: waited for up to 30 s)."""
-    import time
+def test_offload_runs_in_a_worker_process_only_on_that_runner() -> None:
+    import os
 
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect import flow
 
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
-        while True:
-            found = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-            done = sum(1 for t in found if t.name.startswith(name) and t.state_name == "Completed")
-            if done >= 4 or time.monotonic() > deadline:
-                return done
-            time.sleep(0.5)
+    from flows.runners import offload, on_worker_processes, task_runner
+
+    def pids() -> tuple[bool, set[int]]:
+        return on_worker_processes(), {offload(os.getpid) for _ in range(4)}
+
+    assert flow(pids, task_runner=task_runner("threads"))() == (False, {os.getpid()})
+    on_pool, seen = flow(pids, task_runner=task_runner("processes", workers=2))()
+    assert on_pool and os.getpid() not in seen and 1 <= len(seen) <= 2
+    assert offload(os.getpid) == os.getpid()  # outside a flow run: here
 
 
 @needs_dask
