@@ -382,6 +382,7 @@ def run(
     from flows.console import PhaseDisplay
 
     display = PhaseDisplay(err)
+    display.finished("checking", display.started - started)  # options, files, output folder
 
     def execute() -> ForecastRunResult:
         from flows.forecast import forecast_flow
