@@ -3,7 +3,8 @@
 ``python -m benchmarks._rss run --trials ...`` prints ``PEAK_RSS_MB <value>`` on stderr at the
 end, and ``PEAK_CHILD_RSS_MB <value>``: the largest peak of a finished child process
 (``getrusage(RUSAGE_CHILDREN)``: the worker processes of the ``processes`` runner, stopped when
-the flow ends; the embedded Prefect server still runs at that point and is not counted).
+the flow ends, or another finished child such as a Prefect server process, whichever is
+larger; an overestimate rather than a miss).
 """
 
 from __future__ import annotations
