@@ -1,6 +1,7 @@
 """Benchmarks of sma-forecast, as ratios against references measured in the same run.
 
-    python -m benchmarks            # everything (about 3-5 minutes on 2 cores)
+    python -m benchmarks            # every section but 'big' (about 5-8 minutes on 2 cores)
+    python -m benchmarks --only big # 10^8 trials through the real run (2-4 minutes more)
     python -m benchmarks --quick    # smaller sizes, no 8x memory run (a smoke test)
     python -m benchmarks --only sampling,core
 
