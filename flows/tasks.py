@@ -66,9 +66,9 @@ def write_report(output_dir: str, as_of: date, parallel_figures: bool = False) -
     With ``parallel_figures`` (worker processes), each section's figures are drawn by a task
     of their own, in a worker process: matplotlib holds the GIL, so threads would take turns.
     """
-    return build_report(
-        output_dir, as_of_date=as_of, drawer=_draw_in_tasks if parallel_figures else None
-    )
+    if parallel_figures:
+        return build_report(output_dir, as_of_date=as_of, drawer=_draw_in_tasks)
+    return build_report(output_dir, as_of_date=as_of)
 
 
 @task(name="draw-figures", cache_policy=NO_CACHE)
