@@ -320,8 +320,8 @@ def run(
         typer.Option(
             help="Task runner: threads (this process), processes (worker processes on this "
             "machine), dask, or auto: processes for runs of at least "
-            f"{AUTO_PROCESS_MIN_TRIALS:,} trials (all scenarios) on 2 or more workers, else "
-            "threads."
+            f"{AUTO_PROCESS_MIN_TRIALS:,} trials (all scenarios) on 2 or more workers (at most "
+            "one per core), else threads."
         ),
     ] = "auto",
     dask_address: Annotated[

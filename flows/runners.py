@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Self, TypeVar
@@ -15,10 +16,15 @@ from pipeline.spec.request import AUTO_PROCESS_MIN_TRIALS, DEFAULT_WORKERS, RUNN
 R = TypeVar("R")
 
 
-def local_runner(runner: str, *, workers: int, total_trials: int) -> str:
+def local_runner(runner: str, *, workers: int, total_trials: int, cores: int | None = None) -> str:
     """The runner ``auto`` stands for: ``processes`` for a run of at least
     :data:`~pipeline.spec.request.AUTO_PROCESS_MIN_TRIALS` trials (all scenarios) on 2 or more
-    workers, else ``threads``; any other runner is returned as is.
+    workers, but no more workers than ``cores`` (default: this machine's), else ``threads``;
+    any other runner is returned as is.
+
+    More worker processes than cores add no speed, and each holds its own copy of numpy,
+    scipy and the pipeline (a few hundred MB) that the run's memory bound
+    (pipeline/compose.py) does not count; threads share one.
 
     Worker processes run the model in parallel (threads take turns on the GIL in its
     month-by-month loop), but each one costs a start (a fresh interpreter importing Prefect,
@@ -26,7 +32,9 @@ def local_runner(runner: str, *, workers: int, total_trials: int) -> str:
     """
     if runner != "auto":
         return runner
-    return "processes" if workers >= 2 and total_trials >= AUTO_PROCESS_MIN_TRIALS else "threads"
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    big = total_trials >= AUTO_PROCESS_MIN_TRIALS
+    return "processes" if big and 2 <= workers <= cores else "threads"
 
 
 class WorkerProcessRunner(ThreadPoolTaskRunner[Any]):

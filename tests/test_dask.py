@@ -150,8 +150,10 @@ def test_auto_runner_uses_processes_for_big_runs_only() -> None:
     from flows.runners import local_runner
     from pipeline.spec.request import AUTO_PROCESS_MIN_TRIALS as BIG
 
-    assert local_runner("auto", workers=2, total_trials=BIG) == "processes"
-    assert local_runner("auto", workers=2, total_trials=BIG - 1) == "threads"
-    assert local_runner("auto", workers=1, total_trials=100 * BIG) == "threads"
+    assert local_runner("auto", workers=2, total_trials=BIG, cores=2) == "processes"
+    assert local_runner("auto", workers=2, total_trials=BIG - 1, cores=2) == "threads"
+    assert local_runner("auto", workers=1, total_trials=100 * BIG, cores=2) == "threads"
+    assert local_runner("auto", workers=3, total_trials=100 * BIG, cores=2) == "threads"
+    assert local_runner("auto", workers=8, total_trials=BIG, cores=8) == "processes"
     for chosen in ("threads", "processes", "dask"):
         assert local_runner(chosen, workers=2, total_trials=1) == chosen
