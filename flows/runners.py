@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Self, TypeVar
 
@@ -92,6 +92,17 @@ def offload(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
     if pool is None:
         return fn(*args, **kwargs)
     return pool.submit(fn, *args, **kwargs).result()
+
+
+def offload_each(fn: Callable[..., R], items: Sequence[Any], /, *args: Any) -> list[R]:
+    """``[fn(item, *args) for item in items]``, all submitted to the worker processes at once
+    (in order of ``items``) if the current flow run is on :class:`WorkerProcessRunner`, else
+    computed here one after another."""
+    pool = _current_pool()
+    if pool is None:
+        return [fn(item, *args) for item in items]
+    futures = [pool.submit(fn, item, *args) for item in items]
+    return [future.result() for future in futures]
 
 
 def on_worker_processes() -> bool:
