@@ -36,6 +36,7 @@ from rich.table import Table  # noqa: E402
 from flows.cancellation import install_exit_handlers  # noqa: E402
 from flows.results import BacktestRunResult, ForecastRunResult  # noqa: E402
 from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run before it starts)
+    AUTO_PROCESS_MIN_TRIALS,
     DEFAULT_BACKTEST_TRIALS,
     DEFAULT_CONFIG_DIR,
     DEFAULT_OUTPUT_DIR,
@@ -292,8 +293,9 @@ def run(
     workers: Annotated[
         int,
         typer.Option(
-            help="Parallel tasks per scenario: worker threads, or dask worker processes of a "
-            "local cluster (with --dask-address: tasks per scenario on the cluster)."
+            help="Parallel tasks per scenario: worker threads or processes, or dask worker "
+            "processes of a local cluster (with --dask-address: tasks per scenario on the "
+            "cluster)."
         ),
     ] = DEFAULT_WORKERS,
     target_se: Annotated[
@@ -315,8 +317,14 @@ def run(
         ),
     ] = None,
     runner: Annotated[
-        str, typer.Option(help="Task runner: threads (this process) or dask.")
-    ] = "threads",
+        str,
+        typer.Option(
+            help="Task runner: threads (this process), processes (worker processes on this "
+            "machine), dask, or auto: processes for runs of at least "
+            f"{AUTO_PROCESS_MIN_TRIALS:,} trials (all scenarios) on 2 or more workers (at most "
+            "one per core), else threads."
+        ),
+    ] = "auto",
     dask_address: Annotated[
         str | None,
         typer.Option(
@@ -341,7 +349,7 @@ def run(
 
     started = time.perf_counter()
 
-    def prepare() -> RunRequest:
+    def prepare() -> tuple[RunRequest, int]:
         from pipeline.compose import prepare_run
 
         request = RunRequest.checked(
@@ -358,28 +366,32 @@ def run(
         allow_local_files([s for s in request.scenarios or () if s.endswith((".yaml", ".yml"))
                            or "/" in s])  # fmt: skip
         # Loads scenarios and evidence: file errors before Prefect starts.
-        settings = prepare_run(request).settings
+        prepared = prepare_run(request)
+        settings = prepared.settings
         _probe_output(request.output_dir)
         blocks = -(-settings.n_trials // settings.chunk_size)
         if settings.chunk_size < SMALL_CHUNK and blocks > SMALL_CHUNK:
             err.print(f"[bold yellow]warning:[/] {blocks:,} blocks of {settings.chunk_size:,} "
                       "trials: small blocks are slow (per-block overhead); results depend on "
                       "the chunk size", highlight=False)  # fmt: skip
-        return request
+        return request, settings.n_trials * len(prepared.scenarios)
 
     install_exit_handlers(quiet_console=not debug)
-    request = _guard(prepare, debug=debug)
+    request, total_trials = _guard(prepare, debug=debug)
     _quiet_prefect(verbose)
 
     from flows.console import PhaseDisplay
 
     display = PhaseDisplay(err)
+    display.finished("checking", display.started - started)  # options, files, output folder
 
     def execute() -> ForecastRunResult:
         from flows.forecast import forecast_flow
         from flows.progress import progress_reporting
+        from flows.runners import local_runner
 
-        flow = forecast_flow(request.runner, workers=request.workers,
+        chosen = local_runner(request.runner, workers=request.workers, total_trials=total_trials)
+        flow = forecast_flow(chosen, workers=request.workers,
                              dask_address=request.dask_address)  # fmt: skip
         if not debug:
             _drop_expected_tracebacks()

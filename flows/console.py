@@ -154,6 +154,11 @@ class PhaseDisplay:
                                    highlight=False)  # fmt: skip
             self.phase_started, self.name, self.count = now, "", ""
 
+    def finished(self, name: str, seconds: float) -> None:
+        """A phase that ran before the display started, printed (and counted) as finished."""
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.bar.console.print(f"  {name:<18}{seconds:7.1f} s", highlight=False)
+
     def phase(self, name: str) -> None:
         """Phase ``name`` starts: the previous one is printed with its seconds."""
         self._close()

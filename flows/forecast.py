@@ -33,7 +33,7 @@ from flows.merge import Future, merge_as_completed
 from flows.progress import report_phase, report_progress
 from flows.provenance import git_commit, package_version
 from flows.results import ForecastRunResult
-from flows.runners import task_runner
+from flows.runners import on_worker_processes, task_runner
 from flows.tasks import (
     build_tables,
     publish_outputs,
@@ -115,6 +115,8 @@ class Simulation:
     merged: dict[str, GroupResult] = field(default_factory=dict)
     achieved_se: float | None = None
     table_futures: dict[str, PrefectFuture[Tables]] = field(default_factory=dict)
+    sobol_futures: dict[str, PrefectFuture[pa.Table]] = field(default_factory=dict)
+    """Sobol' indices being computed (an ungated run submits them with its simulation)."""
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -151,6 +153,8 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
                 owner[future.task_run_id] = scenario.name
         submitted += len(futures)
         report_progress(finished, submitted)
+        if not gated:  # independent of the simulation: the workers take them when free
+            submit_sobol(prepared, sim, run_id)
         merge_as_completed(futures, owner, sim.merged, merge_groups, on_merged)
         done_blocks = n_blocks
         if not gated:
@@ -171,13 +175,20 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
         sim.settings = dataclasses.replace(sim.settings, n_trials=decision.n_trials)
 
 
+def submit_sobol(prepared: PreparedRun, sim: Simulation, run_id: str) -> None:
+    """Submit the Sobol' indices of every scenario not submitted yet (final settings)."""
+    for s in prepared.scenarios:
+        if s.name not in sim.sobol_futures:
+            sim.sobol_futures[s.name] = sobol_indices.submit(
+                s, sim.settings, prepared.evidence, run_id, sim.created_at
+            )
+
+
 def complete_tables(prepared: PreparedRun, sim: Simulation, run_id: str) -> dict[str, Tables]:
     """Every scenario's tables, with drift against the previous run, Sobol' indices and the
     inputs dataset."""
-    sobol = {
-        s.name: sobol_indices.submit(s, sim.settings, prepared.evidence, run_id, sim.created_at)
-        for s in prepared.scenarios
-    }
+    submit_sobol(prepared, sim, run_id)
+    sobol = sim.sobol_futures
     for scenario in prepared.scenarios:
         if scenario.name not in sim.table_futures:
             sim.table_futures[scenario.name] = build_tables.submit(
@@ -231,7 +242,7 @@ def announce(
     try:
         # The date's page shows official runs only; a what-if is read with `compare`.
         if record.is_official:
-            report = write_report(output_dir, as_of)
+            report = write_report(output_dir, as_of, parallel_figures=on_worker_processes())
         else:
             logger.info("run %s is a what-if (%s), published under %s; compare it with "
                         "`sma-forecast compare %s`", record.run_id, record.overrides,
@@ -279,6 +290,14 @@ def announce(
     )
 
 
+def _runner_name() -> str:
+    """The current flow run's task runner, for the log (e.g. ``WorkerProcessRunner``)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return type(context.task_runner).__name__ if context is not None else "none"
+
+
 def run_request(request: RunRequest) -> ForecastRunResult:
     """Run a validated request inside a flow: the named steps, timed, with failure recorded."""
     logger = get_run_logger()
@@ -301,9 +320,9 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     s = prepared.settings
     logger.info(
         "run %s: %d scenario(s) %s as of %s, n_trials=%d, chunk_size=%d, seed entropy=%d, "
-        "evidence facts=%d", record.run_id, len(prepared.scenarios),
+        "evidence facts=%d, task runner %s x %d", record.run_id, len(prepared.scenarios),
         list(prepared.scenario_names), s.as_of, s.n_trials, s.chunk_size, s.entropy,
-        len(prepared.evidence.facts),
+        len(prepared.evidence.facts), _runner_name(), request.workers,
     )  # fmt: skip
     lap("prepare")
     cancellation.reset()

@@ -57,7 +57,7 @@ def _bad_scenario(tmp_path: Path) -> Path:
         (["--target-se", "0"], "--target-se: must be greater than 0"),
         (["--max-trials", "5000"], "--max-trials: needs --target-se"),
         (["--trials", "9000", "--target-se", "1", "--max-trials", "5000"], "must be at least"),
-        (["--runner", "mpi"], "--runner: 'mpi' is not one of threads, dask"),
+        (["--runner", "mpi"], "--runner: 'mpi' is not one of auto, threads, processes, dask"),
         (["--dask-address", "tcp://127.0.0.1:8786"], "--dask-address needs --runner dask"),
         (["--runner", "dask", "--dask-address", "nowhere"], "is not an address like"),
     ],
@@ -123,9 +123,19 @@ def test_run_then_show_end_to_end(prefect_harness: str, tmp_path: Path, repo_roo
     assert show.returncode == 0, show.stderr
     assert "increase_pct" in show.stdout and "2026-11-29" in show.stdout
     # Phases on stderr, each with its seconds, and the total wall time at the end.
-    for phase in ("starting Prefect", "simulating", "building tables", "publishing", "report"):
+    for phase in (
+        "checking",
+        "starting Prefect",
+        "simulating",
+        "building tables",
+        "publishing",
+        "report",
+    ):
         assert re.search(rf"^  {phase} +\d+\.\d s", run.stderr, re.MULTILINE), run.stderr
-    assert re.search(r"in \d+\.\d s wall time \(starting Prefect", run.stdout.replace("\n", " "))
+    assert re.search(
+        r"in \d+\.\d s wall time \(checking \d+\.\d s, starting Prefect",
+        run.stdout.replace("\n", " "),
+    )
 
 
 def test_version_and_help_defaults() -> None:

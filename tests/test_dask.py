@@ -1,25 +1,30 @@
-"""The forecast flow on Dask (prefect-dask's DaskTaskRunner) gives the thread runner's numbers.
+"""The forecast flow on worker processes (flows/runners.py) and on Dask (prefect-dask's
+DaskTaskRunner) gives the thread runner's numbers.
 
-A real ``distributed.LocalCluster`` with 2 worker processes. The session's ``prefect_harness``
-exports ``PREFECT_API_URL`` before the cluster starts, so the worker processes report to the
-same Prefect API instead of starting servers of their own.
+Dask: a real ``distributed.LocalCluster`` with 2 worker processes. The session's
+``prefect_harness`` exports ``PREFECT_API_URL`` before the cluster starts, so the worker
+processes report to the same Prefect API instead of starting servers of their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-pytest.importorskip("prefect_dask")
-distributed = pytest.importorskip("distributed")
-
-from pipeline.outputs import io  # noqa: E402
+from pipeline.outputs import io
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+needs_dask = pytest.mark.skipif(
+    importlib.util.find_spec("prefect_dask") is None
+    or importlib.util.find_spec("distributed") is None,
+    reason="needs the dask extra",
+)
 
 AS_OF = dt.date(2026, 11, 29)
 # Small blocks keep it short; several blocks per task so each worker gets whole groups.
@@ -48,7 +53,9 @@ def threads_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]: 
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[distributed.LocalCluster]:
+def cluster() -> Iterator[Any]:
+    import distributed
+
     with distributed.LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     ) as local:
@@ -60,10 +67,46 @@ def _assert_same_numbers(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame])
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
 
 
+def test_worker_processes_give_the_thread_runners_numbers(threads_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--runner processes: the tasks' work runs in 2 worker processes and publishes exactly
+    the thread runner's numbers."""
+    from flows.forecast import forecast_flow
+    from flows.runners import WorkerProcessRunner
+
+    thread_result, thread_tables = threads_run
+    flow = forecast_flow("processes", workers=2)
+    assert isinstance(flow.task_runner, WorkerProcessRunner)
+    result = flow(output_dir=str(tmp_path), **PARAMS)
+    assert result.headline == thread_result.headline
+    _assert_same_numbers(thread_tables, _published(tmp_path))
+    runs = io.read_dataset(tmp_path, "runs").to_pandas()
+    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == 2 * PARAMS["n_trials"]
+    assert (tmp_path / "reports").is_dir()  # figures drawn in the workers too
+
+
+def test_offload_runs_in_a_worker_process_only_on_that_runner() -> None:
+    import os
+
+    from prefect import flow
+
+    from flows.runners import offload, on_worker_processes, task_runner
+
+    def pids() -> tuple[bool, set[int]]:
+        return on_worker_processes(), {offload(os.getpid) for _ in range(4)}
+
+    assert flow(pids, task_runner=task_runner("threads"))() == (False, {os.getpid()})
+    on_pool, seen = flow(pids, task_runner=task_runner("processes", workers=2))()
+    assert on_pool and os.getpid() not in seen and 1 <= len(seen) <= 2
+    assert offload(os.getpid) == os.getpid()  # outside a flow run: here
+
+
+@needs_dask
 def test_existing_cluster_gives_the_thread_runners_numbers(  # type: ignore[no-untyped-def]
     threads_run, cluster, tmp_path: Path
 ) -> None:
     """--runner dask --dask-address tcp://...: tasks run in both worker processes."""
+    import distributed
+
     from flows.forecast import forecast_flow
 
     thread_result, thread_tables = threads_run
@@ -81,6 +124,7 @@ def test_existing_cluster_gives_the_thread_runners_numbers(  # type: ignore[no-u
     assert runs.n_trials_total.iloc[0] == 2 * PARAMS["n_trials"]  # per scenario, and the total
 
 
+@needs_dask
 def test_local_cluster_started_by_the_runner(threads_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """--runner dask without an address: the runner starts (and stops) a LocalCluster."""
     from flows.forecast import forecast_flow
@@ -95,5 +139,22 @@ def test_runner_arguments_are_checked() -> None:
 
     with pytest.raises(ValueError, match="needs --runner dask"):
         task_runner("threads", dask_address="tcp://127.0.0.1:8786")
+    with pytest.raises(ValueError, match="needs --runner dask"):
+        task_runner("processes", dask_address="tcp://127.0.0.1:8786")
     with pytest.raises(ValueError, match="unknown runner"):
-        task_runner("processes")
+        task_runner("mpi")
+    with pytest.raises(ValueError, match="unknown runner"):
+        task_runner("auto")  # resolved by local_runner first
+
+
+def test_auto_runner_uses_processes_for_big_runs_only() -> None:
+    from flows.runners import local_runner
+    from pipeline.spec.request import AUTO_PROCESS_MIN_TRIALS as BIG
+
+    assert local_runner("auto", workers=2, total_trials=BIG, cores=2) == "processes"
+    assert local_runner("auto", workers=2, total_trials=BIG - 1, cores=2) == "threads"
+    assert local_runner("auto", workers=1, total_trials=100 * BIG, cores=2) == "threads"
+    assert local_runner("auto", workers=3, total_trials=100 * BIG, cores=2) == "threads"
+    assert local_runner("auto", workers=8, total_trials=BIG, cores=8) == "processes"
+    for chosen in ("threads", "processes", "dask"):
+        assert local_runner(chosen, workers=2, total_trials=1) == chosen

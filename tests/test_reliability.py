@@ -468,11 +468,13 @@ def _children(pid: int) -> set[int]:
         return set()
 
 
+@pytest.mark.parametrize("runner", ["threads", "processes"])
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -> None:
+def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int, runner: str) -> None:
     """A run of ~10^9 trials (tens of minutes) gets the signal once it simulates; it must
     exit with 143/130 within the test's timeout, record the failed run, publish nothing and
-    leave no embedded Prefect server behind."""
+    leave no embedded Prefect server (and no worker process) behind. The signal goes to the
+    CLI process alone: worker processes learn of it through the shared stop flag."""
     import psutil
 
     out = tmp_path / "out"
@@ -481,7 +483,8 @@ def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -
     env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"  # the start line below
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "-s", "baseline", "--trials", "1000000000",
-         "--chunk-size", "100000", "--as-of", "2026-11-29", "--output", str(out), "--verbose"],
+         "--chunk-size", "100000", "--as-of", "2026-11-29", "--output", str(out), "--verbose",
+         "--runner", runner],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -503,6 +506,8 @@ def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -
     time.sleep(2)  # inside the simulation
     children = _children(proc.pid)
     assert children, "expected the embedded Prefect server as a child process"
+    if runner == "processes":  # the server, the 2 workers and multiprocessing's tracker
+        assert len(children) >= 4, children
     sent = time.monotonic()
     proc.send_signal(sig)
     try:
@@ -519,5 +524,5 @@ def test_signal_stops_a_real_run_promptly(tmp_path: Path, sig: int, code: int) -
     assert not (out / "summary").exists()
     deadline = time.monotonic() + 10
     while any(psutil.pid_exists(c) and psutil.Process(c).status() != "zombie" for c in children):
-        assert time.monotonic() < deadline, "a child process (Prefect server) outlived the CLI"
+        assert time.monotonic() < deadline, "a child process (server, worker) outlived the CLI"
         time.sleep(0.2)

@@ -273,7 +273,9 @@ def rank_sensitivity(
     z = _normal_critical_value(confidence_level)
     units = dict(output_units or {})
     x_all = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
-    rank_cache: dict[str, FloatArray] = {}
+    # Input ranks over the trials where an output is finite: outputs defined on the same trials
+    # (e.g. every "if settled" metric) share them; ranking is most of this function's time.
+    rank_cache: dict[tuple[bytes, str], FloatArray] = {}
     rows: list[SensitivityRow] = []
     for metric, values in outputs.items():
         y_all = np.asarray(values, dtype=np.float64)
@@ -283,6 +285,7 @@ def rank_sensitivity(
         if y.size < 4 or np.ptp(y) == 0.0:
             continue
         ry = stats.rankdata(y)
+        mask_key = b"" if all_finite else np.packbits(finite).tobytes()
         unit = units.get(metric, "")
         spear: list[SensitivityRow] = []
         torn: list[list[SensitivityRow]] = []
@@ -295,12 +298,9 @@ def rank_sensitivity(
             if _is_categorical(name):
                 rho = lo = hi = math.nan
             else:
-                if all_finite:
-                    rx = rank_cache.get(name)
-                    if rx is None:
-                        rx = rank_cache[name] = stats.rankdata(x)
-                else:
-                    rx = stats.rankdata(x)
+                rx = rank_cache.get((mask_key, name))
+                if rx is None:
+                    rx = rank_cache[(mask_key, name)] = stats.rankdata(x)
                 rho, lo, hi = _spearman(rx, ry, z)
             spear.append(SensitivityRow(
                 metric, name, "spearman", "rank_correlation", rho, lo, hi, math.nan,

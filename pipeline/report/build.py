@@ -26,7 +26,7 @@ from pipeline.common import PathLike
 from pipeline.outputs import io
 from pipeline.outputs.io import report_dir
 from pipeline.report.data import ReportError, load_report_data
-from pipeline.report.drawing import draw_figures
+from pipeline.report.drawing import SectionDrawer, draw_figures
 from pipeline.report.html import render_html
 
 __all__ = ["ReportError", "build_report", "report_artifact_markdown", "report_dir"]
@@ -37,6 +37,7 @@ def build_report(
     *,
     as_of_date: dt.date | None = None,
     run_id: str | None = None,
+    drawer: SectionDrawer | None = None,
 ) -> Path:
     """Build (or rebuild) the HTML report of one as-of date from the Parquet outputs alone.
 
@@ -48,6 +49,8 @@ def build_report(
         Date to report; default the latest date with a completed run.
     run_id
         Report this run's date, showing the scenarios whose partitions it still holds.
+    drawer
+        Draws the figures' sections (e.g. in parallel); default one after another here.
 
     Returns
     -------
@@ -58,7 +61,7 @@ def build_report(
     data = load_report_data(output_dir, as_of_date=as_of_date, run_id=run_id)
 
     def write(stage: Path) -> None:
-        figures = draw_figures(data, stage)
+        figures = draw_figures(data, stage, drawer)
         page = render_html(data, figures, dt.datetime.now(dt.UTC))
         (stage / "index.html").write_text(page, encoding="utf-8")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -23,10 +23,13 @@ from pipeline.report.data import ReportData, horizon_year, settlement_years, yea
 __all__ = [
     "QUANTILE_LEVELS",
     "REFERENCE_SCENARIO",
+    "SECTIONS",
     "TORNADO_TOP",
     "Chart",
+    "SectionDrawer",
     "cdf_points",
     "draw_figures",
+    "draw_section",
     "first_year_metrics",
     "threshold_shares",
 ]
@@ -391,17 +394,38 @@ def _history_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> l
     ]
 
 
-def draw_figures(data: ReportData, folder: Path) -> dict[str, list[Chart]]:
-    """Draw every figure of the page into ``folder``; section anchor -> its charts."""
-    colors = figures.scenario_colors(data.scenarios)
-    return {
-        "compare": _comparison_figure(data, folder, colors),
-        "exceedance": _exceedance_figure(data, folder, colors),
-        "timing": _timing_figure(data, folder),
-        "distribution": _distribution_figure(data, folder, colors),
-        "path": _path_figure(data, folder, colors),
-        "drivers": _driver_figures(data, folder),
-        "sobol": _sobol_figure(data, folder),
-        "history": _history_figure(data, folder, colors),
-        "convergence": _convergence_figure(data, folder, colors),
-    }
+_SECTIONS: dict[str, Callable[[ReportData, Path, dict[str, str]], list[Chart]]] = {
+    "compare": _comparison_figure,
+    "exceedance": _exceedance_figure,
+    "timing": lambda data, folder, colors: _timing_figure(data, folder),
+    "distribution": _distribution_figure,
+    "path": _path_figure,
+    "drivers": lambda data, folder, colors: _driver_figures(data, folder),
+    "sobol": lambda data, folder, colors: _sobol_figure(data, folder),
+    "history": _history_figure,
+    "convergence": _convergence_figure,
+}
+#: The page's sections with figures (anchors), in page order.
+SECTIONS: tuple[str, ...] = tuple(_SECTIONS)
+#: Draws the named sections into a folder (e.g. in parallel worker processes, each calling
+#: :func:`draw_section`); returns section anchor -> its charts.
+SectionDrawer = Callable[[Sequence[str], ReportData, Path], Mapping[str, list[Chart]]]
+
+
+def draw_section(name: str, data: ReportData, folder: Path) -> list[Chart]:
+    """Draw the figures of one section (an anchor of :data:`SECTIONS`) into ``folder``."""
+    return _SECTIONS[name](data, folder, figures.scenario_colors(data.scenarios))
+
+
+def draw_figures(
+    data: ReportData, folder: Path, drawer: SectionDrawer | None = None
+) -> dict[str, list[Chart]]:
+    """Draw every figure of the page into ``folder``; section anchor -> its charts.
+
+    ``drawer`` draws the sections some other way (the figures are independent; a forecast run
+    on worker processes draws them there, a few at a time); by default, one after another.
+    """
+    if drawer is None:
+        return {name: draw_section(name, data, folder) for name in SECTIONS}
+    drawn = drawer(SECTIONS, data, folder)
+    return {name: drawn[name] for name in SECTIONS}

@@ -30,13 +30,17 @@ REPO_ROOT: Final[Path] = Path(__file__).resolve().parents[2]
 #: Folder with base.yaml, scenarios/, evidence.yaml and backtest/.
 DEFAULT_CONFIG_DIR: Final[str] = str(REPO_ROOT / "configs")
 DEFAULT_OUTPUT_DIR: Final[str] = "outputs"
-#: Parallel tasks per scenario (worker threads, or processes of a local Dask cluster).
+#: Parallel tasks per scenario (worker threads or processes, or of a Dask cluster).
 DEFAULT_WORKERS: Final[int] = 2
 #: Model trials per past negotiation in a backtest.
 DEFAULT_BACKTEST_TRIALS: Final[int] = 20_000
-#: Task runners of the forecast flow.
-RUNNERS: Final[tuple[str, ...]] = ("threads", "dask")
-Runner = Literal["threads", "dask"]
+#: Task runners of the forecast flow; ``auto``: processes for big runs, else threads.
+RUNNERS: Final[tuple[str, ...]] = ("auto", "threads", "processes", "dask")
+Runner = Literal["auto", "threads", "processes", "dask"]
+#: Fewest trials (over all scenarios) for which ``auto`` runs the tasks in worker processes
+#: rather than threads: below it, starting the processes costs more than they gain
+#: (docs/scaling.md, "On one machine").
+AUTO_PROCESS_MIN_TRIALS: Final[int] = 2_000_000
 #: The negotiation's calendar: "today" and the nightly schedule are in Seoul.
 SEOUL: Final[str] = "Asia/Seoul"
 
@@ -88,7 +92,8 @@ class RunRequest(BaseModel):
     min_effective_trials: int | None = Field(default=None, ge=0, le=10**10)
     """Fewest trials a scenario must keep after evidence conditioning to be published
     (default: compose.DEFAULT_MIN_EFFECTIVE_TRIALS; a run of fewer trials needs all of them)."""
-    runner: Runner = "threads"
+    runner: Runner = "auto"
+    """Task runner (flows/runners.py); ``auto`` picks processes or threads by the run's size."""
     dask_address: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+]*://\S+$")
     """Scheduler of an existing Dask cluster (with runner 'dask')."""
 
