@@ -80,7 +80,8 @@ def test_worker_processes_give_the_thread_runners_numbers(threads_run, tmp_path:
     assert result.headline == thread_result.headline
     _assert_same_numbers(thread_tables, _published(tmp_path))
     runs = io.read_dataset(tmp_path, "runs").to_pandas()
-    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == 2 * PARAMS["n_trials"]
+    assert list(runs.status) == ["completed"] and runs.n_trials.iloc[0] == PARAMS["n_trials"]
+    assert runs.n_trials_total.iloc[0] == 2 * PARAMS["n_trials"]
     assert (tmp_path / "reports").is_dir()  # figures drawn in the workers too
 
 
