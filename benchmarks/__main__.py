@@ -43,6 +43,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import datetime as dt  # noqa: E402
 import math  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -54,7 +55,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
+from collections.abc import Callable, Iterator, Mapping  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -405,13 +406,24 @@ def monte_carlo_seconds(trials: int, workers: int = 2) -> tuple[float, float]:
     return time.perf_counter() - start, sum(core_time) / workers
 
 
-def bench_e2e(trials: int, memory_factor: int | None) -> list[Row]:
+@contextlib.contextmanager
+def _sandbox() -> Iterator[tuple[Path, dict[str, str]]]:
+    """A throwaway Prefect home (its database migrated by one empty flow run) and output
+    folder: (outputs, environment for the CLI); both removed afterwards."""
     home = Path(tempfile.mkdtemp(prefix="sma-bench-prefect-"))
     outputs = Path(tempfile.mkdtemp(prefix="sma-bench-out-"))
     env = _env(home)
     try:
+        _timed([sys.executable, "-m", "benchmarks._empty_flow"], env)  # database migration
+        yield outputs, env
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(outputs, ignore_errors=True)
+
+
+def bench_e2e(trials: int, memory_factor: int | None) -> list[Row]:
+    with _sandbox() as (outputs, env):
         empty = [sys.executable, "-m", "benchmarks._empty_flow"]
-        _timed(empty, env)  # first start: database migration (not part of a nightly run)
         t_empty = min(_timed(empty, env)[0] for _ in range(2))
         t_run, rss, phases = _cli_run(trials, outputs / "a", env)
         t_threads, t_core = min(monte_carlo_seconds(trials) for _ in range(2))
@@ -443,18 +455,11 @@ def bench_e2e(trials: int, memory_factor: int | None) -> list[Row]:
             rows.append(Row(f"peak RSS at {trials:,}/scenario", f"{rss:.0f} MB", "", math.nan,
                             "info", None, "rss1"))  # fmt: skip
         return rows
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(outputs, ignore_errors=True)
 
 
 def bench_workers(trials: int) -> list[Row]:
     """The default runner on 2 workers vs 1: seconds of the run's own "simulating" phase."""
-    home = Path(tempfile.mkdtemp(prefix="sma-bench-prefect-"))
-    outputs = Path(tempfile.mkdtemp(prefix="sma-bench-out-"))
-    env = _env(home)
-    try:
-        _timed([sys.executable, "-m", "benchmarks._empty_flow"], env)  # database migration
+    with _sandbox() as (outputs, env):
         seconds: dict[int, float] = {}
         for workers in (1, 2, 1, 2):
             _, _, phases = _cli_run(trials, outputs / f"w{workers}", env, "-s", "baseline",
@@ -466,18 +471,11 @@ def bench_workers(trials: int) -> list[Row]:
             f"{trials / seconds[2] / 1e6:.2f} M/s", f"{trials / seconds[1] / 1e6:.2f} M/s on 1",
             ratio, ">= 1.7", ratio >= 1.7, "workers2/1",
         )]  # fmt: skip
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(outputs, ignore_errors=True)
 
 
 def bench_big(trials: int) -> list[Row]:
     """``sma-forecast run -s baseline`` at ``trials`` against 10 x the same at trials / 10."""
-    home = Path(tempfile.mkdtemp(prefix="sma-bench-prefect-"))
-    outputs = Path(tempfile.mkdtemp(prefix="sma-bench-out-"))
-    env = _env(home)
-    try:
-        _timed([sys.executable, "-m", "benchmarks._empty_flow"], env)  # database migration
+    with _sandbox() as (outputs, env):
         t_small, _, _ = _cli_run(trials // 10, outputs / "small", env, "-s", "baseline")
         t_big, rss, phases = _cli_run(trials, outputs / "big", env, "-s", "baseline")
         print(f"big run phases: {phases}; peak RSS {rss:.0f} MB", flush=True)
@@ -486,9 +484,6 @@ def bench_big(trials: int) -> list[Row]:
             f"sma-forecast run -s baseline --trials {trials:,} vs 10 x {trials // 10:,}",
             f"{t_big:.1f} s", f"10 x {t_small:.1f} s", ratio, "< 1", ratio < 1, "big/10small",
         )]  # fmt: skip
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(outputs, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- report
