@@ -23,11 +23,11 @@ def local_runner(runner: str, *, workers: int, total_trials: int, cores: int | N
     any other runner is returned as is.
 
     More worker processes than cores add no speed, and each holds its own copy of numpy,
-    scipy and the pipeline (a few hundred MB) that the run's memory bound
-    (pipeline/compose.py) does not count; threads share one.
+    scipy and the pipeline (about 0.2 GB, counted by the run's memory bound in
+    pipeline/compose.py for an explicit ``processes`` runner); threads share one.
 
-    Worker processes run the model in parallel (threads take turns on the GIL in its
-    month-by-month loop), but each one costs a start (a fresh interpreter importing Prefect,
+    Worker processes run the model in parallel (threads take turns on the GIL between the
+    core's many numpy calls), but each one costs a start (a fresh interpreter importing Prefect,
     numpy, scipy and the pipeline: about 2 s of CPU) that a small run does not earn back.
     """
     if runner != "auto":

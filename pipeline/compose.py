@@ -60,9 +60,21 @@ GROUP_BYTES = 65_000_000
 BLOCK_BYTES_PER_TRIAL = 750
 
 
-def run_memory_bytes(workers: int, chunk_size: int) -> int:
-    """Estimated peak memory of a run with ``workers`` block groups at once [bytes]."""
-    return RUN_BASE_BYTES + workers * (GROUP_BYTES + BLOCK_BYTES_PER_TRIAL * chunk_size)
+#: A worker process's own interpreter, numpy, scipy, matplotlib and pipeline [bytes]
+#: (measured: 0.21 GB after its imports), for runners with one process per worker.
+WORKER_PROCESS_BYTES = 250_000_000
+#: Runners whose workers are processes on this machine (Dask without an address starts a
+#: local cluster). ``auto`` picks processes only up to one per core (flows/runners.py).
+PROCESS_RUNNERS = frozenset({"processes", "dask"})
+
+
+def run_memory_bytes(workers: int, chunk_size: int, *, worker_processes: bool = False) -> int:
+    """Estimated peak memory of a run with ``workers`` block groups at once [bytes], plus each
+    worker process's own libraries where workers are processes."""
+    per_worker = GROUP_BYTES + BLOCK_BYTES_PER_TRIAL * chunk_size
+    if worker_processes:
+        per_worker += WORKER_PROCESS_BYTES
+    return RUN_BASE_BYTES + workers * per_worker
 
 
 class GateError(ValueError):
@@ -294,7 +306,8 @@ def prepare_run(request: RunRequest) -> PreparedRun:
             f"{math.ceil(largest / MAX_BLOCKS_PER_SCENARIO):,}",
         )  # fmt: skip
     in_flight = min(request.workers, math.ceil(largest / settings.chunk_size))
-    need = run_memory_bytes(in_flight, settings.chunk_size)
+    processes = request.runner in PROCESS_RUNNERS
+    need = run_memory_bytes(in_flight, settings.chunk_size, worker_processes=processes)
     # On a remote Dask cluster the blocks live in the cluster's memory, not here.
     if request.dask_address is None and need > MAX_RUN_BYTES:
         raise ScenarioError(
@@ -302,8 +315,9 @@ def prepare_run(request: RunRequest) -> PreparedRun:
             f"{in_flight} workers x {settings.chunk_size:,} trials per block would need about "
             f"{need / 1e9:.1f} GB (the bound is {MAX_RUN_BYTES / 1e9:.0f} GB: "
             f"{RUN_BASE_BYTES / 1e9:.2f} GB + {GROUP_BYTES / 1e6:.0f} MB + "
-            f"{BLOCK_BYTES_PER_TRIAL / 1e3:.2f} kB per trial of a block, per worker); use fewer "
-            "workers or smaller blocks",
+            f"{BLOCK_BYTES_PER_TRIAL / 1e3:.2f} kB per trial of a block"
+            + (f" + {WORKER_PROCESS_BYTES / 1e9:.2f} GB for its process" if processes else "")
+            + ", per worker); use fewer workers or smaller blocks",
         )  # fmt: skip
     minimum = (
         request.min_effective_trials

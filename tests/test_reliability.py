@@ -413,6 +413,15 @@ def test_memory_in_flight_is_capped_before_work(output: Path) -> None:
     assert run_memory_bytes(2, 65_536) < 1e9
 
 
+def test_worker_processes_count_their_own_libraries(output: Path) -> None:
+    """16 worker processes x 0.25 GB of libraries exceed the bound that 16 threads stay under."""
+    args = ["--workers", "16", "--trials", "2000000"]
+    assert run_memory_bytes(16, 65_536) < 4e9 < run_memory_bytes(16, 65_536, worker_processes=True)
+    result = runner.invoke(app, ["run", "--output", str(output), "--runner", "processes", *args])
+    _one_line_exit_2(result.exit_code, result.output)
+    assert "would need about 6.4 GB" in result.output and "for its process" in result.output
+
+
 # --------------------------------------------------------------------------- 6. paths
 
 
