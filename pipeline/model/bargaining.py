@@ -24,7 +24,7 @@ rounding (tests/test_bargaining_oracle.py states the tolerance).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -403,17 +403,8 @@ def run_segment(
             (ask[crossed], offer[crossed]),
         )
         settled.record(part.ids[crossed], part.month[crossed] + month, before, now, cal.change_at)
-    moved = Talks(
-        ids=part.ids,
-        start=part.start,
-        expiry=part.expiry,
-        due=part.due,
-        month=part.month + months,
-        ask=ask,
-        offer=offer,
-        floor=floor,
-        ceiling=ceiling,
-        tried=part.tried,
+    moved = replace(
+        part, month=part.month + months, ask=ask, offer=offer, floor=floor, ceiling=ceiling
     )
     # Still apart, with a boundary month inside the horizon to run.
     going = moved.month < cal.horizon
@@ -491,16 +482,7 @@ def general_month(
             (ask_now.take(at), offer_now.take(at)),
             cal.change_at,
         )
-    after = Talks(
-        ids=ids,
-        start=talks.start,
-        expiry=talks.expiry,
-        due=talks.due,
-        month=t,
-        ask=ask_now,
-        offer=offer_now,
-        floor=floor,
-        ceiling=ceiling,
-        tried=tried,
+    after = replace(
+        talks, month=t, ask=ask_now, offer=offer_now, floor=floor, ceiling=ceiling, tried=tried
     )
     return after.keep(~crossed)
