@@ -23,29 +23,17 @@ import pytest
 from bargaining_oracle import bargain_monthly
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import MECHANISMS, SCENARIO_PATHS
+from model_cases import AS_OF, CASE_IDS, CASES, SCENARIOS, case_settings, sampled_block
 
 import pipeline.model.simulate as simulate_module
 from pipeline import load_scenario, plan_run
 from pipeline.common import BoolArray, FloatArray
 from pipeline.model.bargaining import BargainingInputs, bargain
-from pipeline.model.plan import sample_block
-from pipeline.model.seeding import EVENT_STREAM, block_rng
 from pipeline.model.settings import ModelSettings
-from pipeline.model.simulate import EVENT_COLUMNS
 
 RTOL = 1e-9
 ATOL = 1e-9
 N_TRIALS = 20_000
-AS_OF = date(2026, 11, 29)
-LATER_AS_OF = date(2029, 3, 1)
-SCENARIOS = {path.stem: path for path in SCENARIO_PATHS}
-CASES = (
-    [(name, AS_OF, None) for name in SCENARIOS]
-    + [("baseline", AS_OF, mechanism) for mechanism in MECHANISMS]
-    + [("baseline", LATER_AS_OF, None)]
-)
-
 Result = tuple[FloatArray, FloatArray, BoolArray]
 
 
@@ -72,25 +60,16 @@ def _assert_same(core: Result, oracle: Result, what: str) -> None:
 @pytest.mark.parametrize(
     ("scenario", "as_of", "mechanism_off"),
     CASES,
-    ids=[f"{s}-{a}-{m or 'all_on'}" for s, a, m in CASES],
+    ids=CASE_IDS,
 )
 def test_core_matches_month_by_month_oracle(
     scenario: str, as_of: date, mechanism_off: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every bargaining of a 20,000-trial block (first deals and renewals), per trial."""
-    plan = plan_run(
-        load_scenario(SCENARIOS[scenario]),
-        as_of=as_of,
-        entropy=20261207,
-        n_trials=N_TRIALS,
-        chunk_size=N_TRIALS,
-    )
-    s = plan.settings
-    if mechanism_off is not None:
-        s = dataclasses.replace(s, **{mechanism_off: False})
-    events = block_rng(plan.entropy, 0, EVENT_STREAM).random((N_TRIALS, len(EVENT_COLUMNS)))
+    s, draws, events = sampled_block(scenario, as_of, N_TRIALS)
+    s = case_settings(s, mechanism_off)
     calls = _capture(monkeypatch)
-    simulate_module.simulate(sample_block(plan, 0), s, event_uniforms=events)
+    simulate_module.simulate(draws, s, event_uniforms=events)
     assert calls
     settled = 0
     for k, (call_settings, trials) in enumerate(calls):

@@ -12,57 +12,27 @@ is installed.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from datetime import date
 
 import numpy as np
 import pytest
-from strategies import MECHANISMS, SCENARIO_PATHS
+from model_cases import AS_OF, CASE_IDS, CASES, LATER_AS_OF, case_settings, sampled_block
 
 from benchmarks import reference
-from pipeline import load_scenario, plan_run
 from pipeline.common import FloatArray
 from pipeline.model.outcomes import Outcomes
-from pipeline.model.plan import sample_block
-from pipeline.model.seeding import EVENT_STREAM, block_rng
 from pipeline.model.settings import ModelSettings
-from pipeline.model.simulate import EVENT_COLUMNS, simulate
+from pipeline.model.simulate import simulate
 
 N_TRIALS = 3000
-AS_OF = date(2026, 11, 29)
-LATER_AS_OF = date(2029, 3, 1)  # after the change of administration: talks open under the next
-SCENARIOS = {path.stem: path for path in SCENARIO_PATHS}
-
-#: (scenario, as-of date, mechanism switched off or None): every scenario with all mechanisms
-#: on, the baseline with each one off, and the baseline at a later as-of date.
-CASES = (
-    [(name, AS_OF, None) for name in SCENARIOS]
-    + [("baseline", AS_OF, mechanism) for mechanism in MECHANISMS]
-    + [("baseline", LATER_AS_OF, None)]
-)
-
-
-@functools.cache
-def _block(scenario: str, as_of: date) -> tuple[ModelSettings, dict[str, FloatArray], FloatArray]:
-    """Settings, sampled inputs and event uniforms of one block of N_TRIALS trials."""
-    plan = plan_run(
-        load_scenario(SCENARIOS[scenario]),
-        as_of=as_of,
-        entropy=20261207,
-        n_trials=N_TRIALS,
-        chunk_size=N_TRIALS,
-    )
-    events = block_rng(plan.entropy, 0, EVENT_STREAM).random((N_TRIALS, len(EVENT_COLUMNS)))
-    return plan.settings, sample_block(plan, 0), events
 
 
 def _case(
     scenario: str, as_of: date, mechanism_off: str | None
 ) -> tuple[ModelSettings, dict[str, FloatArray], FloatArray, Outcomes]:
     """A case's settings, inputs and events, and the core's outcomes for them."""
-    settings, draws, events = _block(scenario, as_of)
-    if mechanism_off is not None:
-        settings = dataclasses.replace(settings, **{mechanism_off: False})
+    settings, draws, events = sampled_block(scenario, as_of, N_TRIALS)
+    settings = case_settings(settings, mechanism_off)
     return settings, draws, events, simulate(draws, settings, event_uniforms=events)
 
 
@@ -79,7 +49,7 @@ def _python_reference(
 @pytest.mark.parametrize(
     ("scenario", "as_of", "mechanism_off"),
     CASES,
-    ids=[f"{s}-{a}-{m or 'all_on'}" for s, a, m in CASES],
+    ids=CASE_IDS,
 )
 def test_python_reference_matches_core(
     scenario: str, as_of: date, mechanism_off: str | None

@@ -25,17 +25,14 @@ import pyarrow.dataset as ds
 from pipeline.common import PathLike
 from pipeline.outputs import io
 from pipeline.outputs.drift import compute_drift
+from pipeline.outputs.headline import HEADLINE_PROBABILITIES
 
 __all__ = ["COMPARED_PROBABILITIES", "Comparison", "CompareError", "compare_runs"]
 
-#: Probabilities shown in a comparison, besides p10/p50/p90 of the key metrics.
-COMPARED_PROBABILITIES: tuple[str, ...] = (
-    "settled_by_horizon",
-    "no_deal_by_horizon",
-    "lapse",
-    "furlough",
-    "troop_threat",
-    "package_deal",
+#: Probabilities shown in a comparison, besides p10/p50/p90 of the key metrics: the headline's,
+#: less the early-reopening one (its name carries a calendar year that depends on the host).
+COMPARED_PROBABILITIES: tuple[str, ...] = tuple(
+    name for name in HEADLINE_PROBABILITIES if not name.startswith("reopened_before_")
 )
 
 
