@@ -131,7 +131,10 @@ class Talks:
         if mask.all():
             return self
         # Indices then take: several times faster than boolean indexing of each array.
-        at = np.flatnonzero(mask)
+        return self.take(np.flatnonzero(mask))
+
+    def take(self, at: TrialIds) -> Talks:
+        """The trials at positions ``at``."""
         return Talks(*(getattr(self, name).take(at) for name in _TALKS_FIELDS))
 
 
@@ -341,28 +344,12 @@ def _first_crossing(
 ) -> tuple[FloatArray, Positions, Positions]:
     """The first month (1..length) of the segment where the paths meet, and the positions
     before and in it, for trials whose paths have met by ``length`` months (positions
-    ``at_start`` and ``at_end``). The gap never grows within a segment (positions approach reservation points
-    that approach each other), so bisection finds it."""
+    ``at_start`` and ``at_end``). The gap never grows within a segment (positions approach
+    reservation points that approach each other), so bisection finds it."""
     lo = np.zeros(length.size)
     hi = length.copy()
     lo_ask, lo_offer = at_start[0].copy(), at_start[1].copy()
     hi_ask, hi_offer = at_end[0].copy(), at_end[1].copy()
-    # Past the deadline with positions on the reservation points, the gap closes by twice the
-    # step each month: try that month first (checked: rounding may differ by a month).
-    linear = np.flatnonzero(
-        (seg.step > 0.0) & seg.on_reservation_points() & (seg.chase_step == 0.0)
-    )
-    if linear.size:
-        gap = seg.floor[linear] - seg.ceiling[linear]
-        guess = np.clip(np.ceil(gap / (2.0 * seg.step[linear])), 1.0, hi[linear])
-        part = seg.take(linear)
-        ask_lo, offer_lo, _, _ = _positions(part, guess - 1.0)
-        ask_hi, offer_hi, _, _ = _positions(part, guess)
-        good = ((guess == 1.0) | _apart(ask_lo, offer_lo)) & ~_apart(ask_hi, offer_hi)
-        at, ok = linear[good], np.flatnonzero(good)
-        lo[at], hi[at] = guess[ok] - 1.0, guess[ok]
-        lo_ask[at], lo_offer[at] = ask_lo[ok], offer_lo[ok]
-        hi_ask[at], hi_offer[at] = ask_hi[ok], offer_hi[ok]
     todo = np.flatnonzero(hi - lo > 1.0)
     while todo.size:
         mid = np.floor((lo[todo] + hi[todo]) / 2.0)
@@ -389,9 +376,31 @@ def run_segment(
     busy = length > 0
     if not busy.any():
         return talks.keep(talks.month < cal.horizon)
-    # Trials with no month before their boundary keep their positions as they are.
-    part = talks if busy.all() else talks.keep(busy)
-    months = length if part is talks else length[busy]
+    # Past the deadline with the deadline mechanism, positions sit on the reservation points:
+    # those segments have a cheaper closed form (no exponentials, no bisection).
+    on_points = np.zeros_like(busy)
+    if cal.deadline:
+        on_points = busy & (talks.month >= np.maximum(talks.due, talks.start + 1.0))
+    moved: list[Talks] = []
+    for group, solve in ((on_points, _stalemate_on_points), (busy & ~on_points, _general_segment)):
+        if group.all():
+            moved.append(solve(talks, length, trials, cal, settled))
+        elif group.any():
+            at = np.flatnonzero(group)
+            moved.append(solve(talks.take(at), length.take(at), trials, cal, settled))
+    idle = ~busy & (talks.month < cal.horizon)
+    if idle.any():
+        moved.append(talks.keep(idle))
+    out = moved[0]
+    for more in moved[1:]:
+        out = out.concat(more)
+    return out
+
+
+def _general_segment(
+    part: Talks, months: FloatArray, trials: BargainingInputs, cal: Calendar, settled: Settled
+) -> Talks:
+    """:func:`run_segment` for trials with at least one month before their boundary."""
     seg = _segment(part, trials, cal)
     ask, offer, floor, ceiling = _positions(seg, months)
     crossed = np.flatnonzero(~_apart(ask, offer))
@@ -403,16 +412,90 @@ def run_segment(
             (ask[crossed], offer[crossed]),
         )
         settled.record(part.ids[crossed], part.month[crossed] + month, before, now, cal.change_at)
-    moved = replace(
-        part, month=part.month + months, ask=ask, offer=offer, floor=floor, ceiling=ceiling
-    )
-    # Still apart, with a boundary month inside the horizon to run.
-    going = moved.month < cal.horizon
+    return _after(part, months, crossed, cal, ask, offer, floor, ceiling)
+
+
+def _stalemate_on_points(
+    part: Talks, months: FloatArray, trials: BargainingInputs, cal: Calendar, settled: Settled
+) -> Talks:
+    """:func:`run_segment` for stalemate months with the deadline mechanism: from the
+    segment's first month on, positions are the reservation points, which close the gap by
+    twice the step per month, so the crossing month is ``ceil(gap / 2 step)``. The same
+    positions as :func:`_positions` gives, without its exponentials (``exp(m * _LOG_ZERO)`` is
+    exactly 0 for m >= 1 and 1 for m = 0); a guess that rounding proves wrong is bisected."""
+    lapsed = part.month + 1.0 > part.expiry
+    step = trials.stalemate_step.take(part.ids) * np.where(lapsed, 2.0, 1.0)
+    gap = part.floor - part.ceiling
+    # Reservation points that already meet (the floor dropped at the change) settle in the
+    # next month without a stalemate step.
+    step[gap <= CROSSING_TOLERANCE_PP] = 0.0
+    floor = part.floor - step * months
+    ceiling = part.ceiling + step * months
+    crossed = np.flatnonzero(~_apart(floor, ceiling))
+    if crossed.size:
+        step_x, length_x = step[crossed], months[crossed]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            guess = np.ceil(gap[crossed] / (2.0 * step_x))
+        # No step: positions stay where the first month puts them.
+        guess = np.clip(np.where(step_x > 0.0, guess, 1.0), 1.0, length_x)
+        floor_x, ceiling_x = part.floor[crossed], part.ceiling[crossed]
+        before_ask = floor_x - step_x * (guess - 1.0)
+        before_offer = ceiling_x + step_x * (guess - 1.0)
+        first = guess == 1.0
+        # Before the first month: the positions the segment started from.
+        before_ask[first] = part.ask[crossed][first]
+        before_offer[first] = part.offer[crossed][first]
+        now_ask, now_offer = floor_x - step_x * guess, ceiling_x + step_x * guess
+        good = (first | _apart(before_ask, before_offer)) & ~_apart(now_ask, now_offer)
+        ok = np.flatnonzero(good)
+        settled.record(
+            part.ids[crossed[ok]],
+            part.month[crossed[ok]] + guess[ok],
+            (before_ask[ok], before_offer[ok]),
+            (now_ask[ok], now_offer[ok]),
+            cal.change_at,
+        )
+        if ok.size < crossed.size:
+            wrong = crossed[~good]
+            seg = _segment(part.take(wrong), trials, cal)
+            month, before, now = _first_crossing(
+                seg,
+                months[wrong],
+                (part.ask[wrong], part.offer[wrong]),
+                (floor[wrong], ceiling[wrong]),
+            )
+            settled.record(part.ids[wrong], part.month[wrong] + month, before, now, cal.change_at)
+    return _after(part, months, crossed, cal, floor, ceiling, floor, ceiling)
+
+
+def _after(
+    part: Talks,
+    months: FloatArray,
+    crossed: TrialIds,
+    cal: Calendar,
+    ask: FloatArray,
+    offer: FloatArray,
+    floor: FloatArray,
+    ceiling: FloatArray,
+) -> Talks:
+    """The trials of ``part`` still apart after ``months`` more months (positions given) with
+    a boundary month inside the horizon to run."""
+    month = part.month + months
+    going = month < cal.horizon
     going[crossed] = False
-    moved = moved.keep(going)
-    if part is talks:
-        return moved
-    return moved.concat(talks.keep(~busy & (talks.month < cal.horizon)))
+    at = np.flatnonzero(going)
+    return Talks(
+        ids=part.ids.take(at),
+        start=part.start.take(at),
+        expiry=part.expiry.take(at),
+        due=part.due.take(at),
+        month=month.take(at),
+        ask=ask.take(at),
+        offer=offer.take(at),
+        floor=floor.take(at),
+        ceiling=ceiling.take(at),
+        tried=part.tried.take(at),
+    )
 
 
 def general_month(
@@ -424,14 +507,15 @@ def general_month(
 ) -> Talks:
     """Month ``t = month + 1`` of every trial, by the equations of section 5 as written
     (concessions, deadline, change of administration, stalemate step, troop lever, crossing);
-    returns the trials still apart after it."""
+    returns the trials still apart after it. Steps that concern few trials (the change, the
+    lever) are computed on those trials only."""
     ids = talks.ids
     t = talks.month + 1.0
     floor, ceiling = talks.floor, talks.ceiling  # replaced, never written in place
     ask, offer = talks.ask, talks.offer
     # 1. Concessions.
-    ask_now = floor + (ask - floor) * (1.0 - trials.us_concession_rate[ids])
-    offer_now = offer + (ceiling - offer) * trials.korea_concession_rate[ids]
+    ask_now = floor + (ask - floor) * (1.0 - trials.us_concession_rate.take(ids))
+    offer_now = offer + (ceiling - offer) * trials.korea_concession_rate.take(ids)
     # 2. Final offers at the deadline.
     at_deadline = t >= talks.due
     if cal.deadline:
@@ -439,38 +523,55 @@ def general_month(
         offer_now = np.where(at_deadline, ceiling, offer_now)
     # 3. Change of administration, for talks opened before it.
     if np.isfinite(cal.change_at) and trials.post_change_ask is not None:
-        changing = (t == cal.change_at) & (talks.start < cal.change_at)
-        if changing.any():
+        at = np.flatnonzero((t == cal.change_at) & (talks.start < cal.change_at))
+        if at.size:
             assert trials.post_change_floor is not None
-            new_floor = np.minimum(floor, trials.post_change_floor[ids])
-            new_ask = np.minimum(ask_now, trials.post_change_ask[ids])
+            who = ids.take(at)
+            old_floor, old_ask = floor.take(at), ask_now.take(at)
+            new_floor = np.minimum(old_floor, trials.post_change_floor.take(who))
+            new_ask = np.minimum(old_ask, trials.post_change_ask.take(who))
             if trials.post_change_ratio is not None:
-                ratio = trials.post_change_ratio[ids]
+                ratio = trials.post_change_ratio.take(who)
                 harder = ratio > 1.0
-                shift = trials.shift[ids]
-                new_floor = np.where(harder, (floor + shift) * ratio - shift, new_floor)
-                new_ask = np.where(harder, (ask_now + shift) * ratio - shift, new_ask)
-            floor = np.where(changing, new_floor, floor)
-            ask_now = np.where(changing, new_ask, ask_now)
+                shift = trials.shift.take(who)
+                new_floor = np.where(harder, (old_floor + shift) * ratio - shift, new_floor)
+                new_ask = np.where(harder, (old_ask + shift) * ratio - shift, new_ask)
+            floor, ask_now = floor.copy(), ask_now.copy()
+            floor[at], ask_now[at] = new_floor, new_ask
     # 4. Stalemate: past the deadline and still apart, the reservation points move.
     stuck = (t >= talks.due + 1.0) & _apart(ask_now, offer_now)
-    step = trials.stalemate_step[ids] * np.where(t > talks.expiry, 2.0, 1.0)
-    floor = np.where(stuck, floor - step, floor)
-    ceiling = np.where(stuck, ceiling + step, ceiling)
-    if cal.deadline:
-        follow = stuck & at_deadline
-        ask_now = np.where(follow, floor, ask_now)
-        offer_now = np.where(follow, ceiling, offer_now)
+    if stuck.any():
+        step = trials.stalemate_step.take(ids) * np.where(t > talks.expiry, 2.0, 1.0)
+        floor = np.where(stuck, floor - step, floor)
+        ceiling = np.where(stuck, ceiling + step, ceiling)
+        if cal.deadline:
+            follow = stuck & at_deadline
+            ask_now = np.where(follow, floor, ask_now)
+            offer_now = np.where(follow, ceiling, offer_now)
     # 5. Troop lever: the first month at the deadline with the sides apart.
     tried = talks.tried
     if cal.troop_lever:
         trying = at_deadline & ~tried & _apart(ask_now, offer_now)
-        tried = tried | trying
-        intensity = np.where(t <= cal.change_at, trials.intensity[ids], trials.post_intensity[ids])
-        made = trying & (trials.u_troop[ids] < trials.troop_threat_prob[ids] * intensity)
-        threat[ids[made]] = True
-        ceiling = np.where(made, ceiling + trials.troop_threat_uplift[ids], ceiling)
-        offer_now = np.where(made, ceiling, offer_now)
+        at = np.flatnonzero(trying)
+        if at.size:
+            tried = tried | trying
+            who = ids.take(at)
+            intensity = (
+                trials.intensity.take(who)
+                if t.take(at).max() <= cal.change_at
+                else np.where(
+                    t.take(at) <= cal.change_at,
+                    trials.intensity.take(who),
+                    trials.post_intensity.take(who),
+                )
+            )
+            made = trials.u_troop.take(who) < trials.troop_threat_prob.take(who) * intensity
+            made_at = at[made]
+            threat[ids.take(made_at)] = True
+            ceiling = ceiling.copy() if ceiling is talks.ceiling else ceiling
+            lifted = ceiling.take(made_at) + trials.troop_threat_uplift.take(ids.take(made_at))
+            ceiling[made_at] = lifted
+            offer_now[made_at] = lifted
     # 6. Settlement where the paths cross.
     crossed = ~_apart(ask_now, offer_now)
     at = np.flatnonzero(crossed)

@@ -206,9 +206,7 @@ def simulate(
     )
     reopened = start < successor
     horizon = s.horizon_month
-    start_col = np.clip(
-        (np.minimum(start, horizon - 1) // 12).astype(np.int64) + 1, 0, levels.shape[0] - 1
-    )
+    start_col = np.clip(_year_index(np.minimum(start, horizon - 1)) + 1, 0, levels.shape[0] - 1)
     prior_level = levels.ravel()[start_col * n + np.arange(n)]
     trials = _bargaining_inputs(
         s,
@@ -345,9 +343,9 @@ def _escalation_factors(
     return out
 
 
-Deal = tuple[FloatArray, FloatArray, FloatArray]
+Deal = tuple[FloatArray, FloatArray, FloatArray | None]
 """One agreement per trial: (first year, inf if none; 1 + first-year increase / 100; last year
-in force, inf if it runs past the horizon)."""
+in force, inf or None if it runs past the horizon)."""
 
 
 def _contribution_path(
@@ -363,19 +361,35 @@ def _contribution_path(
     earlier ones from their first year. With ``ids``, only those trials' columns."""
     if ids is not None:
         levels = levels[:, ids]
-        deals = [(first[ids], factor[ids], last[ids]) for first, factor, last in deals]
+        deals = [
+            (first[ids], factor[ids], None if last is None else last[ids])
+            for first, factor, last in deals
+        ]
         factors = [factor[ids] for factor in factors]
+    # A deal changes nothing before its earliest first year.
+    earliest = [first.min(initial=np.inf) for first, _, _ in deals]
     path = np.empty_like(levels)
     path[0] = levels[0]
     for j in range(1, years.size):
         year = years[j]
         prev = path[j - 1]
         value = levels[j]
-        for first, increase_factor, last in deals:
+        for (first, increase_factor, last), since in zip(deals, earliest, strict=True):
+            if since > year:
+                continue
             grown = np.multiply(prev, np.where(first == year, increase_factor, factors[j]))
-            value = np.where(first <= year, np.where(year <= last, grown, prev), value)
+            if last is not None:
+                grown = np.where(year <= last, grown, prev)
+            value = np.where(first <= year, grown, value)
         path[j] = value
     return path
+
+
+def _year_index(month: FloatArray) -> npt.NDArray[np.int64]:
+    """``month // 12`` for whole months, as integers: float floor division is about 20 times
+    slower than a division and a floor, which are exact for whole months."""
+    out: npt.NDArray[np.int64] = np.floor(month / 12.0).astype(np.int64)
+    return out
 
 
 def _year_of(month: FloatArray, base: int) -> FloatArray:
@@ -450,8 +464,7 @@ def _outcomes(
 
     factors = _escalation_factors(s, inputs, cpi_lagged, years)
     increase_factor = 1.0 + deal.increase / 100.0
-    no_end = np.full(n, np.inf)
-    deals: list[Deal] = [(np.where(settled, first_year, np.inf), increase_factor, no_end)]
+    deals: list[Deal] = [(np.where(settled, first_year, np.inf), increase_factor, None)]
     threat = deal.threat.copy()
     renegotiated = np.zeros(n, dtype=bool)
     renewal_first = np.full(n, np.nan)
@@ -464,7 +477,9 @@ def _outcomes(
         due = next_year <= s.horizon_year  # False where NaN
         if not due.any():
             break
-        deals[-1] = (deals[-1][0], deals[-1][1], np.where(due, next_year - 1.0, deals[-1][2]))
+        first_now, factor_now, last_now = deals[-1]
+        last_now = np.inf if last_now is None else last_now
+        deals[-1] = (first_now, factor_now, np.where(due, next_year - 1.0, last_now))
         ids = np.flatnonzero(due)
         path = _contribution_path(in_force, deals, factors, years, ids)
         renewal = _renewal(
@@ -503,9 +518,10 @@ def _outcomes(
         new_first[ids] = np.where(settled2, first2, np.inf)
         new_factor = np.ones(n)
         new_factor[ids] = 1.0 + increase2 / 100.0
-        deals.append((new_first, new_factor, no_end))
-    # Trials never renewed have one deal: their path needs no other (later deals never start).
-    path = _contribution_path(in_force, deals[:1], factors, years)
+        deals.append((new_first, new_factor, None))
+    # Trials never renewed have one deal, with no end: their path needs no other (later deals
+    # never start); renewed trials' columns are replaced next.
+    path = _contribution_path(in_force, [(deals[0][0], deals[0][1], None)], factors, years)
     if len(deals) > 1:
         renewed = np.flatnonzero(renegotiated)
         path[:, renewed] = _contribution_path(in_force, deals, factors, years, renewed)
@@ -595,7 +611,7 @@ def _renewal(
     sub = _Subset(inputs, ids)
     lead = np.round(sub["successor_talks_lead_months"])
     start = np.maximum(expiry2 - lead, np.ceil(settle_before))
-    col = np.clip((start // 12).astype(np.int64) + 1, 0, path.shape[0] - 1)
+    col = np.clip(_year_index(start) + 1, 0, path.shape[0] - 1)
     prior_level = path.ravel()[col * n + np.arange(ids.size)]  # path: the ids' columns
     trials = _bargaining_inputs(
         s,
