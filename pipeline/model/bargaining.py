@@ -377,20 +377,18 @@ def run_segment(
     if not busy.any():
         return talks.keep(talks.month < cal.horizon)
     # Past the deadline with the deadline mechanism, positions sit on the reservation points:
-    # those segments have a cheaper closed form (no exponentials, no bisection).
+    # those segments have a cheaper closed form (no exponentials, no bisection). Trials with no
+    # month to run go with the others (zero months), which saves gathering the rest apart.
     on_points = np.zeros_like(busy)
     if cal.deadline:
         on_points = busy & (talks.month >= np.maximum(talks.due, talks.start + 1.0))
     moved: list[Talks] = []
-    for group, solve in ((on_points, _stalemate_on_points), (busy & ~on_points, _general_segment)):
+    for group, solve in ((on_points, _stalemate_on_points), (~on_points, _general_segment)):
         if group.all():
             moved.append(solve(talks, length, trials, cal, settled))
         elif group.any():
             at = np.flatnonzero(group)
             moved.append(solve(talks.take(at), length.take(at), trials, cal, settled))
-    idle = ~busy & (talks.month < cal.horizon)
-    if idle.any():
-        moved.append(talks.keep(idle))
     out = moved[0]
     for more in moved[1:]:
         out = out.concat(more)
@@ -400,19 +398,27 @@ def run_segment(
 def _general_segment(
     part: Talks, months: FloatArray, trials: BargainingInputs, cal: Calendar, settled: Settled
 ) -> Talks:
-    """:func:`run_segment` for trials with at least one month before their boundary."""
+    """:func:`run_segment` for any trials (``months`` may be 0: positions are kept)."""
+    length = np.maximum(months, 0.0)
     seg = _segment(part, trials, cal)
-    ask, offer, floor, ceiling = _positions(seg, months)
-    crossed = np.flatnonzero(~_apart(ask, offer))
+    ask, offer, floor, ceiling = _positions(seg, length)
+    idle = length == 0.0
+    met = ~_apart(ask, offer)
+    if idle.any():
+        # Untouched, and left to the boundary month even where they already meet.
+        ask, offer = np.where(idle, part.ask, ask), np.where(idle, part.offer, offer)
+        floor, ceiling = np.where(idle, part.floor, floor), np.where(idle, part.ceiling, ceiling)
+        met &= ~idle
+    crossed = np.flatnonzero(met)
     if crossed.size:
         month, before, now = _first_crossing(
             seg.take(crossed),
-            months[crossed],
+            length[crossed],
             (part.ask[crossed], part.offer[crossed]),
             (ask[crossed], offer[crossed]),
         )
         settled.record(part.ids[crossed], part.month[crossed] + month, before, now, cal.change_at)
-    return _after(part, months, crossed, cal, ask, offer, floor, ceiling)
+    return _after(part, length, crossed, cal, ask, offer, floor, ceiling)
 
 
 def _stalemate_on_points(
