@@ -320,25 +320,29 @@ def _escalation_factors(
     inputs: Mapping[str, FloatArray],
     cpi_lagged: list[Row],
     years: npt.NDArray[np.int64],
+    from_year: float,
 ) -> list[FloatArray]:
-    """Growth factor 1 + rate / 100 of each trial's escalation rule, by year (index 0 unused;
-    selecting the factor of the trial's rule is selecting its rate first)."""
-    rule = inputs["escalation_rule"].astype(np.int64)
-    is_cpi, is_defense = rule == _RULE_CPI, rule == _RULE_DEFENSE
+    """Growth factor 1 + rate / 100 of each trial's escalation rule, by year (selecting the
+    factor of the trial's rule is selecting its rate first). Years before ``from_year`` (the
+    earliest first year of a deal) are never read: they hold the fixed rule's factor."""
+    rule = inputs["escalation_rule"].astype(np.int64)  # 0, 1, 2 (catalog range)
     defense = _year_rows(
         s.known_defense_budget_growth_pct, inputs["korea_defense_budget_growth_pct"], years - 1
     )
     fixed_factor = 1.0 + inputs["fixed_escalation_pct"] / 100.0
     cache: dict[tuple[int, int], FloatArray] = {}
-    out: list[FloatArray] = [fixed_factor]
-    for j in range(1, years.size):
+    out: list[FloatArray] = []
+    for j in range(years.size):
+        if j == 0 or years[j] < from_year:
+            out.append(fixed_factor)
+            continue
         key = (id(cpi_lagged[j]), id(defense[j]))
         if key not in cache:
+            by_rule: list[FloatArray] = [fixed_factor] * 3
             cpi_factor = 1.0 + np.clip(cpi_lagged[j], 0.0, s.escalation_cap_pct) / 100.0
-            defense_factor = 1.0 + defense[j] / 100.0
-            cache[key] = np.where(
-                is_cpi, cpi_factor, np.where(is_defense, defense_factor, fixed_factor)
-            )
+            by_rule[_RULE_CPI] = np.broadcast_to(cpi_factor, rule.shape)
+            by_rule[_RULE_DEFENSE] = np.broadcast_to(1.0 + defense[j] / 100.0, rule.shape)
+            cache[key] = np.choose(rule, by_rule)
         out.append(cache[key])
     return out
 
@@ -462,9 +466,9 @@ def _outcomes(
     )
     term = np.where(settled, term, np.nan)
 
-    factors = _escalation_factors(s, inputs, cpi_lagged, years)
     increase_factor = 1.0 + deal.increase / 100.0
     deals: list[Deal] = [(np.where(settled, first_year, np.inf), increase_factor, None)]
+    factors = _escalation_factors(s, inputs, cpi_lagged, years, deals[0][0].min(initial=np.inf))
     threat = deal.threat.copy()
     renegotiated = np.zeros(n, dtype=bool)
     renewal_first = np.full(n, np.nan)
@@ -478,8 +482,8 @@ def _outcomes(
         if not due.any():
             break
         first_now, factor_now, last_now = deals[-1]
-        last_now = np.inf if last_now is None else last_now
-        deals[-1] = (first_now, factor_now, np.where(due, next_year - 1.0, last_now))
+        no_end = np.inf if last_now is None else last_now
+        deals[-1] = (first_now, factor_now, np.where(due, next_year - 1.0, no_end))
         ids = np.flatnonzero(due)
         path = _contribution_path(in_force, deals, factors, years, ids)
         renewal = _renewal(
