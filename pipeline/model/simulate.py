@@ -325,7 +325,8 @@ def _escalation_factors(
     """Growth factor 1 + rate / 100 of each trial's escalation rule, by year (selecting the
     factor of the trial's rule is selecting its rate first). Years before ``from_year`` (the
     earliest first year of a deal) are never read: they hold the fixed rule's factor."""
-    rule = inputs["escalation_rule"].astype(np.int64)  # 0, 1, 2 (catalog range)
+    rule = inputs["escalation_rule"].astype(np.int64)
+    is_cpi, is_defense = rule == _RULE_CPI, rule == _RULE_DEFENSE
     defense = _year_rows(
         s.known_defense_budget_growth_pct, inputs["korea_defense_budget_growth_pct"], years - 1
     )
@@ -338,55 +339,45 @@ def _escalation_factors(
             continue
         key = (id(cpi_lagged[j]), id(defense[j]))
         if key not in cache:
-            by_rule: list[FloatArray] = [fixed_factor] * 3
             cpi_factor = 1.0 + np.clip(cpi_lagged[j], 0.0, s.escalation_cap_pct) / 100.0
-            by_rule[_RULE_CPI] = np.broadcast_to(cpi_factor, rule.shape)
-            by_rule[_RULE_DEFENSE] = np.broadcast_to(1.0 + defense[j] / 100.0, rule.shape)
-            cache[key] = np.choose(rule, by_rule)
+            defense_factor = 1.0 + defense[j] / 100.0
+            cache[key] = np.where(
+                is_cpi, cpi_factor, np.where(is_defense, defense_factor, fixed_factor)
+            )
         out.append(cache[key])
     return out
 
 
-Deal = tuple[FloatArray, FloatArray, FloatArray | None]
-"""One agreement per trial: (first year, inf if none; 1 + first-year increase / 100; last year
-in force, inf or None if it runs past the horizon)."""
-
-
-def _contribution_path(
-    levels: FloatArray,
-    deals: list[Deal],
-    factors: list[FloatArray],
+def _start_deal(
+    path: FloatArray,
     years: npt.NDArray[np.int64],
+    first: FloatArray,
+    increase_factor: FloatArray,
+    factors: list[FloatArray],
     ids: npt.NDArray[np.intp] | None = None,
-) -> FloatArray:
-    """Contribution by year (years x trials): the level in force (``levels``) until the first
-    deal; a deal's first year grows by its increase, its later years by the escalation rule;
-    after a deal ends with no successor in force the level is frozen. Later deals replace
-    earlier ones from their first year. With ``ids``, only those trials' columns."""
-    if ids is not None:
-        levels = levels[:, ids]
-        deals = [
-            (first[ids], factor[ids], None if last is None else last[ids])
-            for first, factor, last in deals
-        ]
-        factors = [factor[ids] for factor in factors]
-    # A deal changes nothing before its earliest first year.
-    earliest = [first.min(initial=np.inf) for first, _, _ in deals]
-    path = np.empty_like(levels)
-    path[0] = levels[0]
+) -> None:
+    """A deal starts in year ``first`` (by trial; inf: none): its first year grows the year
+    before's contribution by its increase, its later years by the escalation rule
+    (``factors``, by year and trial; with ``ids``, ``path`` holds those trials' columns).
+    Updates the contribution path (years x trials) in place, from the deal's first year: a
+    later deal replaces an earlier one."""
+    since = first.min(initial=np.inf)
     for j in range(1, years.size):
         year = years[j]
-        prev = path[j - 1]
-        value = levels[j]
-        for (first, increase_factor, last), since in zip(deals, earliest, strict=True):
-            if since > year:
-                continue
-            grown = np.multiply(prev, np.where(first == year, increase_factor, factors[j]))
-            if last is not None:
-                grown = np.where(year <= last, grown, prev)
-            value = np.where(first <= year, grown, value)
-        path[j] = value
-    return path
+        if year < since:
+            continue
+        factor = factors[j] if ids is None else factors[j][ids]
+        grown = np.multiply(path[j - 1], np.where(first == year, increase_factor, factor))
+        path[j] = np.where(first <= year, grown, path[j])
+
+
+def _end_deal(path: FloatArray, years: npt.NDArray[np.int64], end_year: FloatArray) -> None:
+    """From year ``end_year`` on (by trial) the deal in force has ended with no successor
+    yet: the contribution stays where it was (in place)."""
+    since = end_year.min(initial=np.inf)
+    for j in range(1, years.size):
+        if years[j] >= since:
+            path[j] = np.where(years[j] >= end_year, path[j - 1], path[j])
 
 
 def _year_index(month: FloatArray) -> npt.NDArray[np.int64]:
@@ -466,13 +457,18 @@ def _outcomes(
     )
     term = np.where(settled, term, np.nan)
 
-    increase_factor = 1.0 + deal.increase / 100.0
-    deals: list[Deal] = [(np.where(settled, first_year, np.inf), increase_factor, None)]
-    factors = _escalation_factors(s, inputs, cpi_lagged, years, deals[0][0].min(initial=np.inf))
+    first_deal = np.where(settled, first_year, np.inf)
+    factors = _escalation_factors(s, inputs, cpi_lagged, years, first_deal.min(initial=np.inf))
+    # Contribution by year (years x trials): the level in force until the first deal; each
+    # trial's path is updated as its deals end and its renewals start.
+    path = in_force.copy()
+    _start_deal(path, years, first_deal, 1.0 + deal.increase / 100.0, factors)
     threat = deal.threat.copy()
     renegotiated = np.zeros(n, dtype=bool)
     renewal_first = np.full(n, np.nan)
     renewal_increase = np.full(n, np.nan)
+    # The deal in force of the trials ``current`` (settled: first year, term, settlement).
+    current = np.arange(n)
     current_first, current_term, current_settle = first_year, term, settle_time
     while s.renegotiation:
         # The current deal ends inside the horizon: its successor is negotiated (mechanism
@@ -481,20 +477,17 @@ def _outcomes(
         due = next_year <= s.horizon_year  # False where NaN
         if not due.any():
             break
-        first_now, factor_now, last_now = deals[-1]
-        no_end = np.inf if last_now is None else last_now
-        deals[-1] = (first_now, factor_now, np.where(due, next_year - 1.0, no_end))
-        ids = np.flatnonzero(due)
-        path = _contribution_path(in_force, deals, factors, years, ids)
-        renewal = _renewal(
-            s, inputs, ids, next_year[ids], current_settle[ids], path, pressure, u_troop
+        ids, next_year = current[due], next_year[due]
+        sub = path[:, ids]
+        _end_deal(sub, years, next_year)
+        settle2, increase2, threat2 = _renewal(
+            s, inputs, ids, next_year, current_settle[due], sub, pressure, u_troop
         )
-        settle2, increase2, threat2 = renewal
         threat[ids] |= threat2
-        expiry2 = (next_year[ids] - base) * 12.0
+        expiry2 = (next_year - base) * 12.0
         settled2 = ~np.isnan(settle2)
         first2 = np.where(
-            settle2 < expiry2, next_year[ids], _year_of(np.where(settled2, settle2, 0.0), base)
+            settle2 < expiry2, next_year, _year_of(np.where(settled2, settle2, 0.0), base)
         )
         lapse2 = np.clip(
             np.minimum(np.where(settled2, settle2, horizon), horizon) - expiry2, 0, None
@@ -507,28 +500,18 @@ def _outcomes(
         renewal_first[ids[fresh]] = np.where(settled2, first2, np.nan)[fresh]
         renewal_increase[ids[fresh]] = increase2[fresh]
         renegotiated[ids] = True
-        term2 = np.where(
+        _start_deal(
+            sub, years, np.where(settled2, first2, np.inf), 1.0 + increase2 / 100.0, factors, ids
+        )
+        path[:, ids] = sub
+        current = ids
+        current_first = np.where(settled2, first2, np.nan)
+        current_term = np.where(
             settle2 < change_at,
             inputs["term_years_under_pressure"][ids],
             inputs["term_years_normal"][ids],
         )
-        current_first = np.full(n, np.nan)
-        current_first[ids] = np.where(settled2, first2, np.nan)
-        current_term = np.full(n, np.nan)
-        current_term[ids] = term2
-        current_settle = np.full(n, np.nan)
-        current_settle[ids] = settle2
-        new_first = np.full(n, np.inf)
-        new_first[ids] = np.where(settled2, first2, np.inf)
-        new_factor = np.ones(n)
-        new_factor[ids] = 1.0 + increase2 / 100.0
-        deals.append((new_first, new_factor, None))
-    # Trials never renewed have one deal, with no end: their path needs no other (later deals
-    # never start); renewed trials' columns are replaced next.
-    path = _contribution_path(in_force, [(deals[0][0], deals[0][1], None)], factors, years)
-    if len(deals) > 1:
-        renewed = np.flatnonzero(renegotiated)
-        path[:, renewed] = _contribution_path(in_force, deals, factors, years, renewed)
+        current_settle = settle2
 
     furlough = (
         s.lapse_furlough
