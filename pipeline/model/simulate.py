@@ -407,8 +407,8 @@ def _outcomes(
     """Turn settlement times and amounts into stop-gaps, renewals, lapses, first years and
     contribution paths (docs/model.md sections 6-7).
 
-    ``levels`` is the level in force by year (years x trials), ``cpi_lagged`` the lagged CPI
-    by year.
+    ``levels`` is the level in force by year (years x trials; consumed: it becomes the
+    contribution path), ``cpi_lagged`` the lagged CPI by year.
     """
     u_troop, u_furlough, u_stopgap = uniforms
     start, reopened, settle_time = deal.start, deal.reopened, deal.settle_time
@@ -434,11 +434,9 @@ def _outcomes(
     # Clamped: an agreement expiring after the path leaves no stop-gap, but the level is indexed.
     j_expiry = min(expiry_year - (base - 1), levels.shape[0] - 1)
     stopgap_level = levels[j_expiry] * (1.0 + inputs["stopgap_increase_pct"] / 100.0)
-    in_force = levels
     if stopgap.any():
-        in_force = levels.copy()
         later = slice(j_expiry + 1, years.size)
-        in_force[later] = np.where(stopgap, stopgap_level, levels[later])
+        levels[later] = np.where(stopgap, stopgap_level, levels[later])
 
     end_of_gap = np.where(settled, settle_time, float(horizon))
     lapse_months = np.clip(np.minimum(end_of_gap, horizon) - gap_from, 0.0, None)
@@ -461,7 +459,7 @@ def _outcomes(
     factors = _escalation_factors(s, inputs, cpi_lagged, years, first_deal.min(initial=np.inf))
     # Contribution by year (years x trials): the level in force until the first deal; each
     # trial's path is updated as its deals end and its renewals start.
-    path = in_force.copy()
+    path = levels  # consumed: no copy of years x trials
     _start_deal(path, years, first_deal, 1.0 + deal.increase / 100.0, factors)
     threat = deal.threat.copy()
     renegotiated = np.zeros(n, dtype=bool)
