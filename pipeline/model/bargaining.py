@@ -274,16 +274,20 @@ def next_boundary(talks: Talks, cal: Calendar) -> FloatArray:
 def _segment(talks: Talks, trials: BargainingInputs, cal: Calendar) -> _Segment:
     """The rule of the months after ``talks.month`` up to each trial's next boundary."""
     ids = talks.ids
-    us_rate = trials.us_concession_rate[ids]
-    korea_rate = trials.korea_concession_rate[ids]
+    us_rate = trials.us_concession_rate.take(ids)
+    korea_rate = trials.korea_concession_rate.take(ids)
     # Past the deadline (a boundary month was the first at it), still apart: stalemate.
     stalled = talks.month >= np.maximum(talks.due, talks.start + 1.0)
-    lapsed = talks.month + 1.0 > talks.expiry
-    step = np.where(stalled, trials.stalemate_step[ids] * np.where(lapsed, 2.0, 1.0), 0.0)
+    any_stalled = bool(stalled.any())
+    if any_stalled:
+        lapsed = talks.month + 1.0 > talks.expiry
+        step = np.where(stalled, trials.stalemate_step.take(ids) * np.where(lapsed, 2.0, 1.0), 0.0)
+    else:
+        step = np.zeros(ids.size)
     with np.errstate(divide="ignore"):
         log_us_keep = np.maximum(np.log1p(-us_rate), _LOG_ZERO)
         log_korea_keep = np.maximum(np.log1p(-korea_rate), _LOG_ZERO)
-    if cal.deadline:
+    if cal.deadline and any_stalled:
         # Past the deadline, positions are the reservation points from the first month on
         # (a change of administration at the deadline can leave the ask above the floor).
         log_us_keep[stalled] = _LOG_ZERO
