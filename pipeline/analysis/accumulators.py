@@ -83,7 +83,9 @@ class BinSpec:
         """Extended bin of each finite ``x``: 0 underflow, 1..n_bins, n_bins + 1 overflow."""
         pos = np.floor((x - self.lo) * self.per_unit)
         # Clip before the integer cast so huge values and inf cannot overflow the cast.
-        return np.clip(pos, -1, self.n_bins).astype(np.intp) + 1
+        np.clip(pos, -1, self.n_bins, out=pos)
+        pos += 1.0
+        return pos.astype(np.intp)
 
     def bin_counts(self, x: FloatArray) -> IntArray:
         """Counts of finite ``x`` as ``[underflow, bin 1..n_bins, overflow]``."""
@@ -267,22 +269,32 @@ class MetricAccumulator:
     def from_values(values: npt.ArrayLike, spec: BinSpec) -> MetricAccumulator:
         """Accumulate the finite entries of ``values`` (NaN and +-inf are skipped)."""
         x = np.asarray(values, dtype=np.float64).ravel()
-        x = x[np.isfinite(x)]
-        idx = spec.bin_index(x)
-        counts = np.bincount(idx, minlength=spec.n_bins + 2).astype(np.int64)
-        counts.flags.writeable = False
+        finite = np.isfinite(x)
+        if not finite.all():
+            x = x[finite]
+        # Zeroed lazily by the allocator: only the bins the values span are written, which
+        # saves most of the cost of a block's histograms (up to 200,000 bins per metric).
+        counts = np.zeros(spec.n_bins + 2, dtype=np.int64)
         if x.size == 0:
+            counts.flags.writeable = False
             return MetricAccumulator((), math.inf, -math.inf, counts)
+        idx = spec.bin_index(x)
+        first = int(idx.min())
+        local = idx - first
+        span = np.bincount(local)
+        counts[first : first + span.size] = span
+        counts.flags.writeable = False
         # Point masses anywhere (a level fixed by the agreement in force, 0 months): bins whose
         # values are all equal. Only bins with at least two values of the block are listed, so
         # the list stays short for continuous metrics; an unlisted non-empty bin is "not known
         # to be one value", which merging keeps (see merge).
-        lo_in_bin = np.full(counts.size, math.inf)
-        hi_in_bin = np.full(counts.size, -math.inf)
-        np.minimum.at(lo_in_bin, idx, x)
-        np.maximum.at(hi_in_bin, idx, x)
-        bins = np.flatnonzero((counts >= 2) & (lo_in_bin == hi_in_bin)).astype(np.int64)
-        atoms = lo_in_bin[bins]
+        lo_in_bin = np.full(span.size, math.inf)
+        hi_in_bin = np.full(span.size, -math.inf)
+        np.minimum.at(lo_in_bin, local, x)
+        np.maximum.at(hi_in_bin, local, x)
+        in_span = np.flatnonzero((span >= 2) & (lo_in_bin == hi_in_bin))
+        bins = (in_span + first).astype(np.int64)
+        atoms = lo_in_bin[in_span]
         # Corrected two-pass algorithm (Chan, Golub & LeVeque 1983): accurate m2 in a block.
         mean = float(x.mean())
         d = x - mean
