@@ -147,6 +147,25 @@ def test_merge_is_grouping_invariant(cuts: list[int], order: object) -> None:
     assert_summaries_equal(accum.merge_all(blocks), accum.summarize_block(out))
 
 
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(0, 2000), min_size=1, max_size=5))
+def test_merges_and_pickles_touching_only_the_spans_keep_every_count(cuts: list[int]) -> None:
+    out = make_outcomes(2000, seed=11, path_years=(2026,))
+    edges = sorted({0, 2000, *cuts})
+    blocks = [
+        pickle.loads(pickle.dumps(accum.summarize_block(out.take(np.arange(a, b)))))
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    merged = accum.merge_all(blocks)
+    for name, acc in merged.metrics.items():
+        expected = np.sum([block.metrics[name].counts for block in blocks], axis=0)
+        np.testing.assert_array_equal(acc.counts, expected)
+        assert acc.span is not None
+        start, stop = acc.span
+        # Every non-zero count lies inside the span that merges and pickles rely on.
+        assert not acc.counts[:start].any() and not acc.counts[stop:].any()
+
+
 def test_memory_does_not_grow_with_trials() -> None:
     small = accum.summarize_block(make_outcomes(10, seed=2))
     big = accum.summarize_block(make_outcomes(50_000, seed=2))

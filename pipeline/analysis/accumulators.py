@@ -264,6 +264,13 @@ class MetricAccumulator:
     """Extended bins (increasing) known to hold one single value: a point mass, exact inside."""
     atom_values: FloatArray = dataclasses.field(default_factory=lambda: _NO_VALUES)
     """That value, per entry of :attr:`atom_bins`."""
+    span: tuple[int, int] | None = None
+    """Extended bins ``span[0]:span[1]`` hold every non-zero count (None: not known). Merges
+    and pickles touch only those: a block's values span a small part of up to 200,000 bins."""
+
+    @property
+    def _span(self) -> tuple[int, int]:
+        return self.span if self.span is not None else (0, self.counts.size)
 
     @staticmethod
     def from_values(values: npt.ArrayLike, spec: BinSpec) -> MetricAccumulator:
@@ -277,7 +284,7 @@ class MetricAccumulator:
         counts = np.zeros(spec.n_bins + 2, dtype=np.int64)
         if x.size == 0:
             counts.flags.writeable = False
-            return MetricAccumulator((), math.inf, -math.inf, counts)
+            return MetricAccumulator((), math.inf, -math.inf, counts, span=(0, 0))
         idx = spec.bin_index(x)
         first = int(idx.min())
         local = idx - first
@@ -304,7 +311,9 @@ class MetricAccumulator:
         part = (int(x.size), mean + dsum / x.size, m2)
         lo, hi = float(x.min()), float(x.max())
         n_lo, n_hi = int(np.count_nonzero(x == lo)), int(np.count_nonzero(x == hi))
-        return MetricAccumulator((part,), lo, hi, counts, n_lo, n_hi, bins, atoms)
+        return MetricAccumulator(
+            (part,), lo, hi, counts, n_lo, n_hi, bins, atoms, (first, first + span.size)
+        )
 
     def _atoms_merged(self, other: MetricAccumulator) -> tuple[IntArray, FloatArray]:
         """Bins known to hold one value after a merge: a bin stays listed when every side that
@@ -333,13 +342,20 @@ class MetricAccumulator:
             return self
         if self.n == 0:
             return other
-        counts = self.counts + other.counts
+        # Lazily zeroed pages; only the two spans are written.
+        counts = np.zeros(self.counts.size, dtype=np.int64)
+        (a0, a1), (b0, b1) = self._span, other._span
+        counts[a0:a1] = self.counts[a0:a1]
+        counts[b0:b1] += other.counts[b0:b1]
         counts.flags.writeable = False
+        span = (min(a0, b0), max(a1, b1))
         lo, hi = min(self.min, other.min), max(self.max, other.max)
         n_lo = (self.n_at_min if self.min == lo else 0) + (other.n_at_min if other.min == lo else 0)
         n_hi = (self.n_at_max if self.max == hi else 0) + (other.n_at_max if other.max == hi else 0)
         bins, atoms = self._atoms_merged(other)
-        return MetricAccumulator(self.parts + other.parts, lo, hi, counts, n_lo, n_hi, bins, atoms)
+        return MetricAccumulator(
+            self.parts + other.parts, lo, hi, counts, n_lo, n_hi, bins, atoms, span
+        )
 
     @functools.cached_property
     def n(self) -> int:
@@ -368,9 +384,10 @@ class MetricAccumulator:
     def __reduce__(self) -> tuple[Callable[..., MetricAccumulator], tuple[object, ...]]:
         # Fine histograms are mostly zeros: compressed, a summary pickles ~100x smaller,
         # which matters when Prefect/Dask ship block summaries between processes.
-        blob = zlib.compress(self.counts.astype("<i8").tobytes(), 1)
+        start, stop = self._span
+        blob = zlib.compress(self.counts[start:stop].astype("<i8").tobytes(), 1)
         state = (self.parts, self.min, self.max, blob, self.n_at_min, self.n_at_max,
-                 self.atom_bins, self.atom_values)  # fmt: skip
+                 self.atom_bins, self.atom_values, self.counts.size, start)  # fmt: skip
         return (_unpickle_accumulator, state)
 
 
@@ -381,10 +398,14 @@ _NO_VALUES: Final[FloatArray] = np.empty(0, dtype=np.float64)
 def _unpickle_accumulator(
     parts: tuple[tuple[int, float, float], ...], lo: float, hi: float, blob: bytes,
     n_lo: int = 0, n_hi: int = 0, bins: IntArray = _NO_BINS, atoms: FloatArray = _NO_VALUES,
+    size: int | None = None, start: int = 0,
 ) -> MetricAccumulator:  # fmt: skip
-    counts = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
+    stored = np.frombuffer(zlib.decompress(blob), dtype="<i8")
+    counts = np.zeros(stored.size if size is None else size, dtype=np.int64)
+    counts[start : start + stored.size] = stored
     counts.flags.writeable = False
-    return MetricAccumulator(parts, lo, hi, counts, n_lo, n_hi, bins, atoms)
+    span = (start, start + stored.size)
+    return MetricAccumulator(parts, lo, hi, counts, n_lo, n_hi, bins, atoms, span)
 
 
 class EventCount(NamedTuple):
