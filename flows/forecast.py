@@ -29,7 +29,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows import cancellation
 from flows.artifacts import publish_artifacts
-from flows.merge import Future, merge_as_completed
+from flows.merge import Future, frozen_heap, merge_as_completed
 from flows.progress import report_phase, report_progress
 from flows.provenance import git_commit, package_version
 from flows.results import ForecastRunResult
@@ -158,6 +158,10 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
         merge_as_completed(futures, owner, sim.merged, merge_groups, on_merged)
         done_blocks = n_blocks
         if not gated:
+            # The phase ends with the Sobol' designs too, on every runner: with one worker they
+            # run after the last block, with more they take a worker that is done early.
+            for sobol in sim.sobol_futures.values():
+                sobol.wait()
             return sim
         assert prepared.target_se is not None and prepared.max_trials is not None
         sim.achieved_se = achieved_se({n: r.summary for n, r in sim.merged.items()})
@@ -327,7 +331,7 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     lap("prepare")
     cancellation.reset()
     try:
-        with cancellation.stop_on_signals():
+        with cancellation.stop_on_signals(), frozen_heap():
             report_phase("simulating")
             sim = simulate_until_converged(prepared, record.run_id)
             lap("simulate")
