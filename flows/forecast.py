@@ -29,7 +29,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows import cancellation
 from flows.artifacts import publish_artifacts
-from flows.merge import Future, merge_as_completed
+from flows.merge import Future, frozen_heap, merge_as_completed
 from flows.progress import report_phase, report_progress
 from flows.provenance import git_commit, package_version
 from flows.results import ForecastRunResult
@@ -138,6 +138,11 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
         nonlocal finished
         finished += 1
         report_progress(finished, submitted)
+        if not gated and finished == 1:
+            # Independent of the simulation. Submitted once a worker is free, behind every
+            # block group: submitted with the groups, a design could reach a worker before
+            # the last group does and leave that group to finish alone (~0.3 s measured).
+            submit_sobol(prepared, sim, run_id)
         if last and not gated:  # a single round: this scenario's result is final
             sim.table_futures[name] = build_tables.submit(sim.merged[name], run_id, sim.created_at)
 
@@ -153,11 +158,13 @@ def simulate_until_converged(prepared: PreparedRun, run_id: str) -> Simulation:
                 owner[future.task_run_id] = scenario.name
         submitted += len(futures)
         report_progress(finished, submitted)
-        if not gated:  # independent of the simulation: the workers take them when free
-            submit_sobol(prepared, sim, run_id)
         merge_as_completed(futures, owner, sim.merged, merge_groups, on_merged)
         done_blocks = n_blocks
         if not gated:
+            # The phase ends with the Sobol' designs too, on every runner: with one worker they
+            # run after the last block, with more they take a worker that is done early.
+            for sobol in sim.sobol_futures.values():
+                sobol.wait()
             return sim
         assert prepared.target_se is not None and prepared.max_trials is not None
         sim.achieved_se = achieved_se({n: r.summary for n, r in sim.merged.items()})
@@ -327,7 +334,7 @@ def run_request(request: RunRequest) -> ForecastRunResult:
     lap("prepare")
     cancellation.reset()
     try:
-        with cancellation.stop_on_signals():
+        with cancellation.stop_on_signals(), frozen_heap():
             report_phase("simulating")
             sim = simulate_until_converged(prepared, record.run_id)
             lap("simulate")

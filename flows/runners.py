@@ -37,6 +37,12 @@ def local_runner(runner: str, *, workers: int, total_trials: int, cores: int | N
     return "processes" if big and 2 <= workers <= cores else "threads"
 
 
+#: Task threads per worker process of :class:`WorkerProcessRunner`: while one task's work runs
+#: in a process, the next task's is already queued for it, so Prefect's bookkeeping between
+#: two tasks (finishing one, starting the next: ~0.1 s measured) does not leave it idle.
+THREADS_PER_PROCESS = 2
+
+
 class WorkerProcessRunner(ThreadPoolTaskRunner[Any]):
     """Tasks in threads of the flow process, their numerical work in worker processes.
 
@@ -45,7 +51,9 @@ class WorkerProcessRunner(ThreadPoolTaskRunner[Any]):
     (:func:`offload`), which never talk to Prefect. Prefect's own ``ProcessPoolTaskRunner``
     was measured at about 0.3 s of CPU per task in its workers (each task rebuilds Prefect's
     settings and API client there; docs/scaling.md): a run's ~35 tasks would spend seconds on
-    it. Arguments and results travel pickled (a block group's result is about 30 MB: ~0.1 s).
+    it. Arguments and results travel pickled: a block group's result is about 0.3 MB (its
+    histograms compressed: ~0.05 s to pickle), the first group's about 30 MB (it holds the rank
+    sensitivity sample: ~0.1 s).
 
     The workers share the flow process's stop flag (:func:`flows.cancellation.shared_stop_event`,
     handed over when each one starts), so SIGTERM/SIGINT stop them between blocks too.
@@ -54,9 +62,18 @@ class WorkerProcessRunner(ThreadPoolTaskRunner[Any]):
     pool: ProcessPoolExecutor | None = None
     """The worker processes, while the runner is entered (a flow run)."""
 
+    def __init__(self, max_workers: int = DEFAULT_WORKERS) -> None:
+        self.processes = max_workers
+        """Worker processes (``max_workers``); the runner has :data:`THREADS_PER_PROCESS` times
+        as many task threads."""
+        super().__init__(max_workers=THREADS_PER_PROCESS * max_workers)
+
+    def duplicate(self) -> Self:
+        return type(self)(max_workers=self.processes)
+
     def __enter__(self) -> Self:
         super().__enter__()
-        self.pool = _WARM.pop(self._max_workers, None) or _start_pool(self._max_workers)
+        self.pool = _WARM.pop(self.processes, None) or _start_pool(self.processes)
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:

@@ -101,6 +101,56 @@ def test_offload_runs_in_a_worker_process_only_on_that_runner() -> None:
     assert offload(os.getpid) == os.getpid()  # outside a flow run: here
 
 
+def _held_until(path: str) -> int:
+    """Worker-process work that waits for ``path`` to exist (at most 120 s); its pid."""
+    import os
+    import time
+
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def test_processes_runner_hands_over_the_next_tasks_while_its_processes_are_busy(
+    tmp_path: Path,
+) -> None:
+    """2 worker processes, 4 tasks: all 4 reach the pool while the first 2 hold both processes
+    (each process has its next call queued, not waiting for Prefect to start the task)."""
+    import os
+    import time
+
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    from flows.runners import THREADS_PER_PROCESS, WorkerProcessRunner, offload, task_runner
+
+    runner = task_runner("processes", workers=2)
+    assert isinstance(runner, WorkerProcessRunner) and runner.processes == 2
+    assert runner.duplicate().processes == 2 and THREADS_PER_PROCESS >= 2
+    release = tmp_path / "release"
+    handed_over: list[int] = []
+
+    @task(cache_policy=NO_CACHE)
+    def held(i: int) -> int:
+        handed_over.append(i)
+        return offload(_held_until, str(release))
+
+    @flow(task_runner=runner)
+    def four() -> tuple[int, set[int]]:
+        futures = [held.submit(i) for i in range(4)]
+        deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+        while len(handed_over) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reached = len(handed_over)
+        release.touch()
+        return reached, {f.result() for f in futures}
+
+    reached, pids = four()
+    assert reached == 4
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+
+
 @needs_dask
 def test_existing_cluster_gives_the_thread_runners_numbers(  # type: ignore[no-untyped-def]
     threads_run, cluster, tmp_path: Path

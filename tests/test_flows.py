@@ -234,3 +234,34 @@ def test_flow_publishes_the_sobol_indices_of_the_plain_path(flow_run_dir, repo_r
         assert left.index.equals(right.index)
         for col in ("value", "ci_low", "ci_high"):
             np.testing.assert_array_equal(left[col].to_numpy(), right[col].to_numpy())
+
+
+def test_simulating_phase_ends_with_the_sobol_designs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an ungated run the "simulating" phase holds the blocks and the Sobol' designs on
+    every runner, so its seconds mean the same work for 1 worker as for several: a slow
+    Sobol' design finishes before "building tables" starts."""
+    import time
+
+    import flows.tasks
+    from flows.forecast import forecast_flow
+    from flows.progress import progress_reporting
+
+    events: list[str] = []
+    real = flows.tasks.sobol_table
+
+    def slow_sobol(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(1.0)  # longer than the blocks left after it starts
+        table = real(*args, **kwargs)
+        events.append("sobol done")
+        return table
+
+    monkeypatch.setattr(flows.tasks, "sobol_table", slow_sobol)
+    with progress_reporting(lambda done, total: None, events.append):
+        forecast_flow("threads", workers=2)(
+            scenarios=["baseline"], n_trials=2000, seed=SEED, as_of=AS_OF, chunk_size=500,
+            output_dir=str(tmp_path),
+        )  # fmt: skip
+    assert events.index("simulating") < events.index("sobol done")
+    assert events.index("sobol done") < events.index("building tables")
