@@ -454,3 +454,44 @@ def test_rank_rows_with_ties_and_missing_outputs() -> None:
     alone = [r for m in outputs for r in rank.rank_sensitivity(inputs, {m: outputs[m]})]
     frame = functools.partial(to_sensitivity_frame, run_id="r", created_at=CREATED)
     assert frame(rows).equals(frame(alone))
+
+
+# --------------------------------------------------------------------------- (f) Sobol' design
+
+
+def test_sobol_design_pages() -> None:
+    """The function sees A, B and each A_B^i exactly as designed, even if it writes into its
+    argument (as the copula does): A_B^i is A with factor i's columns, and only those, from B."""
+    seen: list[FloatArray] = []
+
+    def spoiling(u: FloatArray) -> dict[str, FloatArray]:
+        seen.append(u.copy())
+        out = {"y": additive(u)["y"]}
+        u[:] = 0.5  # a careless model: must not change the pages it is given later
+        return out
+
+    n, factors = 2**5, {"x1": [0], "x23": [1, 2]}
+    sobol.sobol_from_function(spoiling, factors, 4, n_base=n, rng=np.random.default_rng(5))
+    rows = np.concatenate(seen)
+    assert rows.shape == (n * (len(factors) + 2), 4)
+    a, b = rows[:n], rows[n : 2 * n]
+    np.testing.assert_array_equal(a[:, 3], 0.5)  # owned by no factor: held at 0.5
+    assert np.all(a[:, :3] != b[:, :3])
+    for i, cols in enumerate(factors.values()):
+        expected = a.copy()
+        expected[:, cols] = b[:, cols]
+        np.testing.assert_array_equal(rows[(2 + i) * n : (3 + i) * n], expected)
+
+
+def test_sobol_model_is_row_wise_and_leaves_its_design() -> None:
+    plan = baseline_plan()
+    assert plan.copula is not None and plan.copula.columns  # the copula is exercised
+    columns = len(INPUT_NAMES) + len(sobol.EVENT_COLUMNS)
+    u = np.random.default_rng(6).random((600, columns))
+    before = u.copy()
+    model = sobol._plan_model(plan, rank.KEY_OUTPUTS)
+    whole = model(u)
+    np.testing.assert_array_equal(u, before)
+    part = model(u[:200])
+    for metric, values in part.items():
+        np.testing.assert_array_equal(values, whole[metric][:200])
