@@ -10,7 +10,7 @@ from typing import Any, Self, TypeVar
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows import cancellation
+from flows import cancellation, worker
 from pipeline.spec.request import AUTO_PROCESS_MIN_TRIALS, DEFAULT_WORKERS, RUNNERS
 
 R = TypeVar("R")
@@ -127,19 +127,13 @@ def on_worker_processes() -> bool:
     return _current_pool() is not None
 
 
-def _import_worker_modules() -> None:
-    """Run in each new worker: import what its calls need before the first one arrives."""
-    import pipeline.compose  # noqa: F401
-    import pipeline.report.drawing  # noqa: F401
-
-
 def _start_pool(workers: int) -> ProcessPoolExecutor:
     executor = ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=cancellation.init_worker, initargs=(cancellation.shared_stop_event(),),
+        initializer=worker.start, initargs=(cancellation.shared_stop_event(),),
     )  # fmt: skip
     for _ in range(workers):  # one process is spawned per submission while none is idle
-        executor.submit(_import_worker_modules)
+        executor.submit(worker.ready)
     return executor
 
 

@@ -151,6 +151,24 @@ def test_processes_runner_hands_over_the_next_tasks_while_its_processes_are_busy
     assert 1 <= len(pids) <= 2 and os.getpid() not in pids
 
 
+def test_worker_processes_start_without_prefect() -> None:
+    """A worker process imports the model and the figures at its start, never Prefect (its
+    start overlaps the embedded server's on the same cores; docs/scaling.md)."""
+    from prefect import flow
+
+    from flows.runners import offload, task_runner
+
+    probe = "sorted(m for m in ('prefect', 'pipeline.compose', 'matplotlib') if m in " \
+        "__import__('sys').modules)"  # fmt: skip
+
+    def loaded() -> list[str]:
+        return offload(eval, probe)  # type: ignore[no-any-return]  # eval pickles; a lambda would not
+
+    assert flow(loaded, task_runner=task_runner("processes", workers=2))() == [
+        "matplotlib", "pipeline.compose",
+    ]  # fmt: skip
+
+
 @needs_dask
 def test_existing_cluster_gives_the_thread_runners_numbers(  # type: ignore[no-untyped-def]
     threads_run, cluster, tmp_path: Path

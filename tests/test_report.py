@@ -526,3 +526,33 @@ def test_report_names_the_years_by_the_month_index_unit(unit: str, expected: str
                       empty, empty, empty)  # fmt: skip
     assert year_words(data) == expected
     assert year_words(dataclasses.replace(data, summary=summary.iloc[:1])) == "calendar year"
+
+
+@pytest.mark.parametrize("long_labels", [False, True])
+def test_figures_fit_their_text(long_labels: bool) -> None:
+    """The measured layout (figures._fit_margins) keeps every panel's text and the figure
+    legend inside the figure, and the legend below the panels' text."""
+    from matplotlib.lines import Line2D
+
+    from pipeline.report import figures as charts
+
+    fig = charts._figure(8.0, 5.0)
+    axes = fig.subplots(2, 2)
+    width = 20 if long_labels else 3  # 20: about a third of a panel's width
+    for k, ax in enumerate(axes.flat):
+        ax.barh(range(4), [1, 2, 3, 4])
+        ax.set_yticks(range(4), [f"{'input name ' * (width // 10)}{i}" for i in range(4)])
+        ax.set_xlabel("share of variance [0-1]")
+        ax.set_title(f"panel {k}", loc="left")
+    legend = fig.legend(handles=[Line2D([], [], label="median")], loc="outside lower center")
+    charts._fit_margins(fig)
+    renderer = fig.canvas.get_renderer()
+    tight = [ax.get_tightbbox(renderer) for ax in axes.flat]
+    low = legend.get_window_extent(renderer)
+    for box in tight:
+        assert box.x0 >= 0 and box.y1 <= fig.bbox.height and box.x1 <= fig.bbox.width
+        assert box.y0 >= low.y1  # the legend sits below every panel's text
+    assert low.y0 >= 0
+    for a, b in ((tight[0], tight[1]), (tight[2], tight[3])):  # side by side: no overlap
+        assert a.x1 <= b.x0
+    assert tight[2].y1 <= tight[0].y0  # rows: no overlap

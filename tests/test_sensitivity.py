@@ -401,3 +401,97 @@ def test_sample_is_first_trials_of_the_run() -> None:
         mask=mask,  # type: ignore[arg-type]
     )
     assert part.n_trials == 500
+
+
+# --------------------------------------------------------------------------- (e) fast ranks
+
+# Values with many ties (a few distinct levels) or none (continuous), and a mask of trials.
+tied_or_not = st.one_of(
+    st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=300),
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=300),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=tied_or_not, reverse=st.booleans())
+def test_average_ranks_equal_scipy_rankdata(values: list[float], reverse: bool) -> None:
+    x = np.asarray(values)
+    # Any argsort will do, e.g. one listing tied values in reverse order.
+    order = np.argsort(-x, kind="stable")[::-1] if reverse else None
+    np.testing.assert_array_equal(rank.average_ranks(x, order), stats.rankdata(x))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=tied_or_not, data=st.data())
+def test_subset_ranks_from_the_full_order(values: list[float], data: st.DataObject) -> None:
+    x = np.asarray(values)
+    keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=x.size, max_size=x.size)))
+    sub = rank._subset_order(np.argsort(x), keep)
+    np.testing.assert_array_equal(rank.average_ranks(x[keep], sub), stats.rankdata(x[keep]))
+
+
+def test_rank_rows_with_ties_and_missing_outputs() -> None:
+    rng = np.random.default_rng(12)
+    n = 5_000
+    inputs = {
+        "a": rng.normal(size=n),
+        "b": np.round(rng.normal(size=n), 1),  # about 60 distinct values: heavy ties
+        "c": (rng.random(n) < 0.3).astype(float),  # a yes/no
+    }
+    y_all = inputs["a"] + inputs["b"] + rng.normal(size=n)
+    y_nan = np.where(rng.random(n) < 0.2, np.nan, np.round(y_all, 0))  # ties and missing
+    outputs = {"y_all": y_all, "y_nan": y_nan, "y_nan2": 2.0 * y_nan}
+    rows = rank.rank_sensitivity(inputs, outputs)
+    finite = np.isfinite(y_nan)
+    for metric, keep in (("y_all", np.ones(n, bool)), ("y_nan", finite), ("y_nan2", finite)):
+        rho = by(rows, metric, "spearman", "rank_correlation")
+        for name, x in inputs.items():
+            want = stats.spearmanr(x[keep], outputs[metric][keep]).statistic
+            assert rho[name].value == pytest.approx(want, abs=1e-12)
+            assert rho[name].n_trials == int(keep.sum())
+    # Ranks and groups shared between outputs on the same trials change no row: each output
+    # analysed alone gives the same rows.
+    alone = [r for m in outputs for r in rank.rank_sensitivity(inputs, {m: outputs[m]})]
+    frame = functools.partial(to_sensitivity_frame, run_id="r", created_at=CREATED)
+    assert frame(rows).equals(frame(alone))
+
+
+# --------------------------------------------------------------------------- (f) Sobol' design
+
+
+def test_sobol_design_pages() -> None:
+    """The function sees A, B and each A_B^i exactly as designed, even if it writes into its
+    argument (as the copula does): A_B^i is A with factor i's columns, and only those, from B."""
+    seen: list[FloatArray] = []
+
+    def spoiling(u: FloatArray) -> dict[str, FloatArray]:
+        seen.append(u.copy())
+        out = {"y": additive(u)["y"]}
+        u[:] = 0.5  # a careless model: must not change the pages it is given later
+        return out
+
+    n, factors = 2**5, {"x1": [0], "x23": [1, 2]}
+    sobol.sobol_from_function(spoiling, factors, 4, n_base=n, rng=np.random.default_rng(5))
+    rows = np.concatenate(seen)
+    assert rows.shape == (n * (len(factors) + 2), 4)
+    a, b = rows[:n], rows[n : 2 * n]
+    np.testing.assert_array_equal(a[:, 3], 0.5)  # owned by no factor: held at 0.5
+    assert np.all(a[:, :3] != b[:, :3])
+    for i, cols in enumerate(factors.values()):
+        expected = a.copy()
+        expected[:, cols] = b[:, cols]
+        np.testing.assert_array_equal(rows[(2 + i) * n : (3 + i) * n], expected)
+
+
+def test_sobol_model_is_row_wise_and_leaves_its_design() -> None:
+    plan = baseline_plan()
+    assert plan.copula is not None and plan.copula.columns  # the copula is exercised
+    columns = len(INPUT_NAMES) + len(sobol.EVENT_COLUMNS)
+    u = np.random.default_rng(6).random((600, columns))
+    before = u.copy()
+    model = sobol._plan_model(plan, rank.KEY_OUTPUTS)
+    whole = model(u)
+    np.testing.assert_array_equal(u, before)
+    part = model(u[:200])
+    for metric, values in part.items():
+        np.testing.assert_array_equal(values, whole[metric][:200])

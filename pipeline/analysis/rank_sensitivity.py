@@ -48,7 +48,6 @@ from typing import Final, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from pipeline.analysis.accumulators import host_metric, metric_unit, numeric_metrics
 from pipeline.common import BoolArray, FloatArray
@@ -65,6 +64,7 @@ __all__ = [
     "RANK_CORRELATION_UNIT",
     "SensitivityRow",
     "TrialSample",
+    "average_ranks",
     "importance_ranks",
     "input_unit",
     "merge_samples",
@@ -171,6 +171,38 @@ def output_values(outcomes: Outcomes, outputs: Sequence[str]) -> dict[str, Float
 # --------------------------------------------------------------------------- rank statistics
 
 
+def average_ranks(values: FloatArray, order: npt.NDArray[np.intp] | None = None) -> FloatArray:
+    """1-based mid-ranks of ``values`` (ties get the mean of their ranks), equal to
+    ``scipy.stats.rankdata(values, method="average")`` for values without NaN.
+
+    ``order`` is an argsort of ``values`` (any sort kind: tied values get one mean rank whatever
+    their order), so a caller that already has one pays a gather and a scatter, not a sort.
+    """
+    n = values.size
+    if order is None:
+        # Quicksort: about twice as fast as the stable sort rankdata uses, and stability is moot.
+        order = np.argsort(values)
+    ranks = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return ranks
+    ordered = values[order]
+    starts_run = np.empty(n, dtype=np.bool_)
+    starts_run[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_run[1:])
+    starts = np.flatnonzero(starts_run)
+    ends = np.append(starts[1:], n)
+    # A run of ties at sorted positions start..end-1 holds ranks start+1..end: mean (start+end+1)/2
+    # (exact in float64, as rankdata's 0.5 * (count[i] + count[i - 1] + 1)).
+    ranks[order] = np.repeat(0.5 * (starts + ends + 1), ends - starts)
+    return ranks
+
+
+def _subset_order(order: npt.NDArray[np.intp], keep: BoolArray) -> npt.NDArray[np.intp]:
+    """An argsort of ``values[keep]`` from an argsort ``order`` of ``values`` (no new sort)."""
+    position = np.cumsum(keep) - 1  # index of each kept trial in values[keep]
+    return position[order[keep[order]]]
+
+
 def _spearman(rx: FloatArray, ry: FloatArray, z: float) -> tuple[float, float, float]:
     """Spearman rho from mid-ranks, with a Fisher-z interval (Bonett-Wright variance)."""
     n = rx.size
@@ -199,13 +231,11 @@ def _median_ci(y: FloatArray, z: float) -> tuple[float, float, float]:
 
 
 def _tornado_groups(
-    name: str, x: FloatArray, y: FloatArray
+    name: str, x: FloatArray, y: FloatArray, x_sorted: FloatArray
 ) -> tuple[BoolArray, BoolArray, float, float]:
     """Masks of the low and high groups of ``x`` and the input values bounding them.
 
-    Deciles: ``x <= q10`` against ``x >= q90``. If one value holds the whole 10-90% range (a
-    point mass, e.g. a likely yes/no), the values below it are compared with the values above
-    it, the point mass standing in for an empty side. A categorical input compares the
+    Deciles (:func:`_decile_groups`), except for a categorical input, which compares the
     categories with the lowest and highest median output (its codes have no order).
     """
     if _is_categorical(name):
@@ -213,7 +243,17 @@ def _tornado_groups(
         medians = np.array([np.median(y[x == c]) for c in codes])
         lo_c, hi_c = float(codes[np.argmin(medians)]), float(codes[np.argmax(medians)])
         return x == lo_c, x == hi_c, lo_c, hi_c
-    q_lo, q_hi = (float(q) for q in np.quantile(x, TORNADO_LEVELS))
+    return _decile_groups(x, x_sorted)
+
+
+def _decile_groups(
+    x: FloatArray, x_sorted: FloatArray
+) -> tuple[BoolArray, BoolArray, float, float]:
+    """``x <= q10`` against ``x >= q90`` (``x_sorted``: ``x`` sorted). If one value holds the
+    whole 10-90% range (a point mass, e.g. a likely yes/no), the values below it are compared
+    with the values above it, the point mass standing in for an empty side."""
+    # The deciles of x: the same order statistics, and partitioning sorted data is ~4x faster.
+    q_lo, q_hi = (float(q) for q in np.quantile(x_sorted, TORNADO_LEVELS))
     if q_lo < q_hi:
         return x <= q_lo, x >= q_hi, q_lo, q_hi
     below, above, atom = x < q_lo, x > q_hi, x == q_lo
@@ -223,9 +263,14 @@ def _tornado_groups(
 
 
 def _tornado_rows(
-    metric: str, name: str, x: FloatArray, y: FloatArray, unit: str, z: float
+    metric: str,
+    name: str,
+    groups: tuple[BoolArray, BoolArray, float, float],
+    y: FloatArray,
+    unit: str,
+    z: float,
 ) -> list[SensitivityRow]:
-    low, high, x_lo, x_hi = _tornado_groups(name, x, y)
+    low, high, x_lo, x_hi = groups
     med_lo, lo_a, lo_b = _median_ci(y[low], z)
     med_hi, hi_a, hi_b = _median_ci(y[high], z)
     swing = med_hi - med_lo
@@ -240,6 +285,29 @@ def _tornado_rows(
         SensitivityRow(metric, name, "tornado", "swing", swing, swing - z * se, swing + z * se,
                        nan, int(y.size), None, unit, iu),
     ]  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class _InputOnTrials:
+    """One input on the trials where an output is finite: its values, sorted values, mid-ranks
+    (None for a categorical input) and tornado groups (None where they depend on the output)."""
+
+    x: FloatArray
+    x_sorted: FloatArray
+    ranks: FloatArray | None
+    groups: tuple[BoolArray, BoolArray, float, float] | None
+
+
+def _on_trials(
+    name: str, x_full: FloatArray, order: npt.NDArray[np.intp], keep: BoolArray | None
+) -> _InputOnTrials:
+    """:class:`_InputOnTrials` of ``x_full[keep]`` from an argsort ``order`` of ``x_full``."""
+    x = x_full if keep is None else x_full[keep]
+    sub = order if keep is None else _subset_order(order, keep)
+    x_sorted = x[sub]
+    if x_sorted[-1] == x_sorted[0] or _is_categorical(name):
+        return _InputOnTrials(x, x_sorted, None, None)
+    return _InputOnTrials(x, x_sorted, average_ranks(x, sub), _decile_groups(x, x_sorted))
 
 
 def rank_sensitivity(
@@ -273,9 +341,11 @@ def rank_sensitivity(
     z = _normal_critical_value(confidence_level)
     units = dict(output_units or {})
     x_all = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
-    # Input ranks over the trials where an output is finite: outputs defined on the same trials
-    # (e.g. every "if settled" metric) share them; ranking is most of this function's time.
-    rank_cache: dict[tuple[bytes, str], FloatArray] = {}
+    # Sorting is most of this function's time: each input is argsorted once; the trials where
+    # an output is finite (e.g. every "if settled" metric) take their order from it without a
+    # new sort, and outputs defined on the same trials share the ranks and tornado groups.
+    full_order: dict[str, npt.NDArray[np.intp]] = {}
+    per_mask: dict[tuple[bytes, str], _InputOnTrials] = {}
     rows: list[SensitivityRow] = []
     for metric, values in outputs.items():
         y_all = np.asarray(values, dtype=np.float64)
@@ -284,7 +354,7 @@ def rank_sensitivity(
         y = y_all if all_finite else y_all[finite]
         if y.size < 4 or np.ptp(y) == 0.0:
             continue
-        ry = stats.rankdata(y)
+        ry = average_ranks(y)
         mask_key = b"" if all_finite else np.packbits(finite).tobytes()
         unit = units.get(metric, "")
         spear: list[SensitivityRow] = []
@@ -292,21 +362,28 @@ def rank_sensitivity(
         for name, x_full in x_all.items():
             if x_full.shape != y_all.shape:
                 raise ValueError(f"input {name!r} has {x_full.shape}, output {y_all.shape}")
-            x = x_full if all_finite else x_full[finite]
-            if np.ptp(x) == 0.0:
+            on = per_mask.get((mask_key, name))
+            if on is None:
+                order = full_order.get(name)
+                if order is None:
+                    order = full_order[name] = np.argsort(x_full)
+                on = per_mask[(mask_key, name)] = _on_trials(
+                    name, x_full, order, None if all_finite else finite
+                )
+            if on.x_sorted[-1] == on.x_sorted[0]:  # constant on these trials
                 continue
-            if _is_categorical(name):
+            if on.ranks is None:
                 rho = lo = hi = math.nan
             else:
-                rx = rank_cache.get((mask_key, name))
-                if rx is None:
-                    rx = rank_cache[(mask_key, name)] = stats.rankdata(x)
-                rho, lo, hi = _spearman(rx, ry, z)
+                rho, lo, hi = _spearman(on.ranks, ry, z)
             spear.append(SensitivityRow(
                 metric, name, "spearman", "rank_correlation", rho, lo, hi, math.nan,
                 int(y.size), None, RANK_CORRELATION_UNIT, input_unit(name),
             ))  # fmt: skip
-            torn.append(_tornado_rows(metric, name, x, y, unit, z))
+            groups = on.groups
+            if groups is None:
+                groups = _tornado_groups(name, on.x, y, on.x_sorted)
+            torn.append(_tornado_rows(metric, name, groups, y, unit, z))
         s_rank = importance_ranks(np.abs([r.value for r in spear]))
         t_rank = importance_ranks(np.abs([t[2].value for t in torn]))
         s_order = sorted(range(len(spear)), key=lambda i: (s_rank[i] is None, s_rank[i] or 0))

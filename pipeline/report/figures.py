@@ -20,6 +20,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -76,10 +77,84 @@ def scenario_colors(scenarios: Sequence[str]) -> dict[str, str]:
 
 
 def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    # No layout engine: _fit_margins lays the figure out once, just before it is saved.
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)  # its renderer measures the text and then draws (one cached buffer)
+    return fig
+
+
+#: Margin kept around the outermost text and between panels [inches].
+_PAD: Final[float] = 0.06
+
+
+def _tick_labels(axes: Sequence[Axes]) -> list[list[str]]:
+    """The tick label texts of each panel (updates the ticks; measures no text)."""
+    return [[t.get_text() for t in (*ax.get_xticklabels(), *ax.get_yticklabels())] for ax in axes]
+
+
+def _fit_margins(fig: Figure) -> None:
+    """Place the panels so that every tick label, axis label, title, annotation and panel
+    legend fits, with the figure legends (at the bottom) below them.
+
+    A measuring pass, like one of constrained layout's two, on the figure's own Agg renderer:
+    the space each panel's text takes beyond its frame on each side (its tight bounding box),
+    maxed over the panels of each outer edge and each gap between columns and rows. Resized
+    panels may pick other ticks (wider labels): only then is the figure measured again.
+    Constrained layout cost two passes plus a full draw before the real one; now a figure is
+    measured once (rarely twice) and drawn once.
+    """
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    for _ in range(3):
+        before = _measure_and_place(fig, axes)
+        if _tick_labels(axes) == before:
+            return
+
+
+def _measure_and_place(fig: Figure, axes: Sequence[Axes]) -> list[list[str]]:
+    """One measuring pass of :func:`_fit_margins`; returns the tick labels it measured."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    placed = [ax for ax in axes if ax.get_subplotspec() is not None]
+    if not placed:
+        return _tick_labels(axes)
+    gs = placed[0].get_subplotspec().get_gridspec()  # type: ignore[union-attr]
+    nrows, ncols = gs.get_geometry()
+    width, height = fig.bbox.width, fig.bbox.height
+    pad = _PAD * fig.dpi
+    # Space needed beyond the frame [px]: per column (left, right) and per row (top, bottom).
+    left, right = np.zeros(ncols), np.zeros(ncols)
+    top, bottom = np.zeros(nrows), np.zeros(nrows)
+    for ax in placed:
+        spec = ax.get_subplotspec()
+        frame = ax.get_window_extent(renderer)
+        tight = ax.get_tightbbox(renderer)
+        if spec is None or tight is None:
+            continue
+        rows, cols = spec.rowspan, spec.colspan
+        left[cols.start] = max(left[cols.start], frame.x0 - tight.x0)
+        right[cols.stop - 1] = max(right[cols.stop - 1], tight.x1 - frame.x1)
+        top[rows.start] = max(top[rows.start], tight.y1 - frame.y1)
+        bottom[rows.stop - 1] = max(bottom[rows.stop - 1], frame.y0 - tight.y0)
+    measured = _tick_labels(axes)
+    below = sum(legend.get_window_extent(renderer).height + pad for legend in fig.legends)
+    x0 = (left[0] + pad) / width
+    x1 = 1.0 - (right[-1] + pad) / width
+    y0 = (bottom[-1] + below + pad) / height
+    y1 = 1.0 - (top[0] + pad) / height
+    # GridSpec gaps are fractions of the mean panel size: gap = space * mean panel.
+    gap_w = max((right[j] + left[j + 1] + pad for j in range(ncols - 1)), default=0.0)
+    gap_h = max((bottom[i] + top[i + 1] + pad for i in range(nrows - 1)), default=0.0)
+    mean_w = ((x1 - x0) * width - (ncols - 1) * gap_w) / ncols
+    mean_h = ((y1 - y0) * height - (nrows - 1) * gap_h) / nrows
+    if mean_w <= 0 or mean_h <= 0:  # the text alone is wider or taller than the figure
+        return measured
+    fig.subplots_adjust(left=x0, right=x1, bottom=y0, top=y1,
+                        wspace=gap_w / mean_w if ncols > 1 else None,
+                        hspace=gap_h / mean_h if nrows > 1 else None)  # fmt: skip
+    return measured
 
 
 def _save(fig: Figure, path: Path) -> None:
+    _fit_margins(fig)
     fig.savefig(path, format="png", dpi=DPI)
 
 

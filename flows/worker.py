@@ -1,0 +1,26 @@
+"""What a worker process of the ``processes`` runner (flows/runners.py) runs when it starts.
+
+Prefect-free on purpose: a pool pickles its initializer by module and name, so the worker
+imports this module, not flows.runners, and never loads Prefect (about 2 s of CPU a worker,
+which the workers spent while the flow process started the embedded Prefect server on the same
+cores). tests/test_flows.py checks that a worker has no Prefect in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+from multiprocessing.synchronize import Event as ProcessEvent
+
+from flows import cancellation
+
+
+def start(shared: ProcessEvent) -> None:
+    """Initializer: adopt the flow process's stop flag (:func:`flows.cancellation.init_worker`)
+    and import what the offloaded calls need (the model, tables, Sobol' indices and figures)
+    before the first call arrives."""
+    cancellation.init_worker(shared)
+    import pipeline.compose  # noqa: F401
+    import pipeline.report.drawing  # noqa: F401
+
+
+def ready() -> None:
+    """Nothing: submitted once per worker so that the pool spawns every process at once."""
