@@ -556,3 +556,12 @@ def test_figures_fit_their_text(long_labels: bool) -> None:
     for a, b in ((tight[0], tight[1]), (tight[2], tight[3])):  # side by side: no overlap
         assert a.x1 <= b.x0
     assert tight[2].y1 <= tight[0].y0  # rows: no overlap
+
+
+def test_fan_chart_names_the_payer_by_the_outputs_currency(report: Path) -> None:
+    from pipeline.report.drawing import payer_name
+
+    assert "Fan chart of Korea&#x27;s yearly contribution" in report.read_text()
+    # Another host's outputs (yen, euro...) do not say Korea.
+    assert payer_name("KRW") == "Korea"
+    assert payer_name("JPY") == payer_name("EUR") == "the host nation"

@@ -62,6 +62,11 @@ def _statistics(
     return {k: data.value(s, metric, k) for k in keys}
 
 
+def payer_name(currency: str) -> str:
+    """Who pays, in words: the outputs name the host by its currency only (KRW: Korea)."""
+    return "Korea" if currency == "KRW" else "the host nation"
+
+
 def money_metric(data: ReportData) -> tuple[str, str]:
     """(first-year level metric, currency code) of the run: named in the host currency."""
     for metric in data.summary.metric.unique():
@@ -276,11 +281,13 @@ def _path_figure(data: ReportData, folder: Path, colors: dict[str, str]) -> list
     figures.fan_chart(folder / "contribution_path.png", data.scenarios, paths, colors, reference)
     years = sorted({y for f in paths.values() for y in f.index})
     span = f"{years[0]} to {years[-1]}" if years else ""
+    payer = payer_name(money_metric(data)[1])
     return [
         Chart(
             "contribution_path.png",
-            f"Fan chart of Korea's yearly contribution {span}",
-            f"Korea's contribution in each {year_words(data)} {span}: the line is the median, the "
+            f"Fan chart of {payer}'s yearly contribution {span}",
+            f"{payer.capitalize()}'s contribution in each {year_words(data)} {span}: the line is "
+            "the median, the "
             "shaded bands hold 50%, 80% and 90% of the simulated paths"
             + (
                 f"; the dashed line repeats the median of {reference} (the 12th SMA honoured "
