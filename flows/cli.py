@@ -293,9 +293,9 @@ def run(
     workers: Annotated[
         int,
         typer.Option(
-            help="Parallel tasks per scenario: worker threads or processes, or dask worker "
-            "processes of a local cluster (with --dask-address: tasks per scenario on the "
-            "cluster)."
+            help="Workers shared by all scenarios (threads or processes, or the dask worker "
+            "processes of a local cluster); each scenario's blocks are split into this many "
+            "tasks (with --dask-address: tasks per scenario on the cluster)."
         ),
     ] = DEFAULT_WORKERS,
     target_se: Annotated[
