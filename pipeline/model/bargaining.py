@@ -415,14 +415,25 @@ def _general_segment(
         met &= ~idle
     crossed = np.flatnonzero(met)
     if crossed.size:
-        month, before, now = _first_crossing(
-            seg.take(crossed),
-            length[crossed],
-            (part.ask[crossed], part.offer[crossed]),
-            (ask[crossed], offer[crossed]),
-        )
-        settled.record(part.ids[crossed], part.month[crossed] + month, before, now, cal.change_at)
+        _settle_by_bisection(part, seg.take(crossed), crossed, length, (ask, offer), cal, settled)
     return _after(part, length, crossed, cal, ask, offer, floor, ceiling)
+
+
+def _settle_by_bisection(
+    part: Talks,
+    seg: _Segment,
+    at: TrialIds,
+    months: FloatArray,
+    end: Positions,
+    cal: Calendar,
+    settled: Settled,
+) -> None:
+    """Settle the trials ``at`` of ``part`` (their segment ``seg``), whose paths have met by
+    ``months`` months (positions ``end``), in the month bisection finds."""
+    month, before, now = _first_crossing(
+        seg, months[at], (part.ask[at], part.offer[at]), (end[0][at], end[1][at])
+    )
+    settled.record(part.ids[at], part.month[at] + month, before, now, cal.change_at)
 
 
 def _stalemate_on_points(
@@ -468,13 +479,7 @@ def _stalemate_on_points(
         if ok.size < crossed.size:
             wrong = crossed[~good]
             seg = _segment(part.take(wrong), trials, cal)
-            month, before, now = _first_crossing(
-                seg,
-                months[wrong],
-                (part.ask[wrong], part.offer[wrong]),
-                (floor[wrong], ceiling[wrong]),
-            )
-            settled.record(part.ids[wrong], part.month[wrong] + month, before, now, cal.change_at)
+            _settle_by_bisection(part, seg, wrong, months, (floor, ceiling), cal, settled)
     return _after(part, months, crossed, cal, floor, ceiling, floor, ceiling)
 
 
