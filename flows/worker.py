@@ -3,7 +3,7 @@
 Prefect-free on purpose: a pool pickles its initializer by module and name, so the worker
 imports this module, not flows.runners, and never loads Prefect (about 2 s of CPU a worker,
 which the workers spent while the flow process started the embedded Prefect server on the same
-cores). tests/test_flows.py checks that a worker has no Prefect in ``sys.modules``.
+cores). tests/test_dask.py checks that a worker has no Prefect in ``sys.modules``.
 """
 
 from __future__ import annotations
