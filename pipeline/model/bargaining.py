@@ -172,11 +172,6 @@ class _Segment:
     us_rate: FloatArray
     korea_rate: FloatArray
 
-    def on_reservation_points(self) -> BoolArray:
-        """Positions sit on the reservation points after the first month."""
-        out: BoolArray = (self.log_us_keep == _LOG_ZERO) & (self.log_korea_keep == _LOG_ZERO)
-        return out
-
     def take(self, at: TrialIds) -> _Segment:
         """The segment of the trials at ``at``."""
         return _Segment(*(getattr(self, f.name)[at] for f in fields(self)))
@@ -498,19 +493,8 @@ def _after(
     month = part.month + months
     going = month < cal.horizon
     going[crossed] = False
-    at = np.flatnonzero(going)
-    return Talks(
-        ids=part.ids.take(at),
-        start=part.start.take(at),
-        expiry=part.expiry.take(at),
-        due=part.due.take(at),
-        month=month.take(at),
-        ask=ask.take(at),
-        offer=offer.take(at),
-        floor=floor.take(at),
-        ceiling=ceiling.take(at),
-        tried=part.tried.take(at),
-    )
+    moved = replace(part, month=month, ask=ask, offer=offer, floor=floor, ceiling=ceiling)
+    return moved.take(np.flatnonzero(going))
 
 
 def general_month(
