@@ -8,6 +8,8 @@ cores). tests/test_dask.py checks that a worker has no Prefect in ``sys.modules`
 
 from __future__ import annotations
 
+import atexit
+import gc
 from multiprocessing.synchronize import Event as ProcessEvent
 
 from flows import cancellation
@@ -20,6 +22,11 @@ def start(shared: ProcessEvent) -> None:
     cancellation.init_worker(shared)
     import pipeline.compose  # noqa: F401
     import pipeline.report.drawing  # noqa: F401
+
+    # At exit, spare the interpreter's final full garbage collection of the imported
+    # libraries' objects (~0.15 s of CPU a worker, while the flow waits on its pool's shutdown);
+    # atexit handlers run before that collection.
+    atexit.register(gc.freeze)
 
 
 def ready() -> None:
