@@ -18,6 +18,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import functools  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
 import logging  # noqa: E402
@@ -27,7 +28,7 @@ import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Annotated, Any, NoReturn, TypeVar, cast  # noqa: E402
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast  # noqa: E402
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -45,6 +46,9 @@ from pipeline.spec.request import (  # noqa: E402  (no Prefect: checks run befor
     RunRequest,
     allow_local_files,
 )
+
+if TYPE_CHECKING:
+    from pipeline.compose import PreparedRun
 
 app = typer.Typer(
     add_completion=False,
@@ -190,8 +194,9 @@ def _quiet_prefect(verbose: bool) -> None:
 
 
 def _start_prefect_server() -> Callable[[], None]:
-    """Launch the embedded Prefect server now, unless an API is configured (flows/server.py);
-    returns the wait to call just before the flow starts."""
+    """Launch the embedded Prefect server now, unless an API is configured (flows/server.py:
+    no Prefect import here, the child reads Prefect's settings); returns the wait to call just
+    before the flow starts."""
     from flows.server import start_embedded_server
 
     server = start_embedded_server()
@@ -359,7 +364,7 @@ def run(
 
     started = time.perf_counter()
 
-    def prepare() -> tuple[RunRequest, int]:
+    def prepare() -> tuple[RunRequest, PreparedRun]:
         from pipeline.compose import prepare_run
 
         request = RunRequest.checked(
@@ -384,10 +389,11 @@ def run(
             err.print(f"[bold yellow]warning:[/] {blocks:,} blocks of {settings.chunk_size:,} "
                       "trials: small blocks are slow (per-block overhead); results depend on "
                       "the chunk size", highlight=False)  # fmt: skip
-        return request, settings.n_trials * len(prepared.scenarios)
+        return request, prepared
 
     install_exit_handlers(quiet_console=not debug)
-    request, total_trials = _guard(prepare, debug=debug)
+    request, prepared = _guard(prepare, debug=debug)
+    total_trials = prepared.settings.n_trials * len(prepared.scenarios)
     _quiet_prefect(verbose)
 
     from flows.console import PhaseDisplay
@@ -399,14 +405,24 @@ def run(
         server_ready = _start_prefect_server()  # starts while this process imports the flow
         from flows.forecast import forecast_flow
         from flows.progress import progress_reporting
-        from flows.runners import local_runner
+        from flows.runners import local_runner, prestart_workers
+        from pipeline.compose import warm_up
 
         chosen = local_runner(request.runner, workers=request.workers, total_trials=total_trials)
+        # Fills the caches every task would fill first (no number changes), while the server
+        # starts: in each worker process after its imports, or here.
+        warm = functools.partial(warm_up, prepared.scenarios, prepared.settings, prepared.evidence)
+        if chosen == "processes":
+            prestart_workers(request.workers, warm)
+        elif chosen == "dask":
+            server_ready()  # the cluster's workers are given the API's address when it starts
         flow = forecast_flow(chosen, workers=request.workers,
                              dask_address=request.dask_address)  # fmt: skip
         if not debug:
             _drop_expected_tracebacks()
         with display, progress_reporting(display.progress, display.phase):
+            if chosen == "threads":
+                warm()
             server_ready()
             return cast(ForecastRunResult, flow(**request.flow_parameters()))
 

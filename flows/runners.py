@@ -127,26 +127,27 @@ def on_worker_processes() -> bool:
     return _current_pool() is not None
 
 
-def _start_pool(workers: int) -> ProcessPoolExecutor:
+def _start_pool(workers: int, warm_up: Callable[[], None] | None = None) -> ProcessPoolExecutor:
     executor = ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=worker.start, initargs=(cancellation.shared_stop_event(),),
+        initializer=worker.start, initargs=(cancellation.shared_stop_event(), warm_up),
     )  # fmt: skip
     for _ in range(workers):  # one process is spawned per submission while none is idle
         executor.submit(worker.ready)
     return executor
 
 
-def prestart_workers(workers: int) -> None:
+def prestart_workers(workers: int, warm_up: Callable[[], None] | None = None) -> None:
     """Start ``workers`` worker processes now, for the next :class:`WorkerProcessRunner` of that
-    size to adopt when its flow run starts.
+    size to adopt when its flow run starts; each one runs ``warm_up`` (a picklable callable,
+    e.g. a ``functools.partial`` of :func:`pipeline.compose.warm_up`) after its imports.
 
     A spawned worker spends 1-2 s importing numpy, scipy, matplotlib and the pipeline. Started
-    before the flow, that happens while the flow process waits for its embedded Prefect server
-    (several seconds, mostly in one process), not on the run's clock.
+    before the flow, that happens while the embedded Prefect server starts (several seconds,
+    mostly in one process), not on the run's clock.
     """
     if workers not in _WARM:
-        _WARM[workers] = _start_pool(workers)
+        _WARM[workers] = _start_pool(workers, warm_up)
 
 
 def task_runner(

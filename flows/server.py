@@ -6,15 +6,17 @@ that launches it), then waits while the server process imports it again and star
 One core works at a time, and the flow process's own imports and the worker processes' start
 come before all of it (docs/scaling.md, "Where a run's seconds go").
 
-:func:`start_embedded_server` launches the same server process that Prefect would - Prefect's
-own command (uvicorn on ``prefect.server.api.server:create_app``, ephemeral mode, no UI), the
-same database under ``PREFECT_HOME`` - right after the checks, without importing the server
-application here, and makes its address this process's ``PREFECT_API_URL`` (worker and Dask
-processes inherit it). The flow process's imports and the workers' start then run on the other
-core while the server starts; :meth:`EmbeddedServer.wait_ready` is called just before the flow.
-A configured API (``PREFECT_API_URL`` in the environment or the active profile, Prefect Cloud)
-is used as is, and no server is started. The server is stopped when the process exits, as
-Prefect's own is.
+:func:`start_embedded_server` launches the server process right after the CLI's checks, without
+importing Prefect here: the child (``python -m flows.server PORT``) reads Prefect's settings
+and, unless an API is configured there (``PREFECT_API_URL`` in a profile, Prefect Cloud) or
+ephemeral mode is off, serves Prefect's own application the way Prefect's
+``SubprocessASGIServer`` does (uvicorn on ``prefect.server.api.server:create_app``, ephemeral
+mode, no UI, the same database under ``PREFECT_HOME``). The flow process imports the flow and
+starts its worker processes on the other core meanwhile; :meth:`EmbeddedServer.wait_ready`,
+called just before the flow, makes the server's address this process's ``PREFECT_API_URL``
+(worker and Dask processes started later inherit it). With ``PREFECT_API_URL`` in the
+environment nothing is launched. The server is stopped when the process exits, as Prefect's
+own is.
 """
 
 from __future__ import annotations
@@ -33,10 +35,21 @@ from pathlib import Path
 
 #: Ports Prefect picks its embedded server from (``SubprocessASGIServer._port_range``).
 PORT_RANGE = range(8000, 9000)
-#: Exit code of uvicorn when its port is taken (Prefect then retries on another port).
-PORT_IN_USE_EXIT_CODE = 3
+#: uvicorn's exit code when it cannot start, e.g. its port was taken meanwhile (Prefect then
+#: retries on another port, and so do we).
+STARTUP_FAILURE_EXIT_CODE = 3
+#: The child's exit code when Prefect's settings name an API: use that one, serve nothing.
+API_CONFIGURED_EXIT_CODE = 10
 #: Seconds between health checks while the server starts (Prefect's own interval).
 POLL_SECONDS = 0.1
+#: What Prefect's SubprocessASGIServer sets for its server: the API only, in ephemeral mode.
+SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+#: Default of PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS when unset (flows/_env.py sets it).
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
 
 
 class ServerStartError(RuntimeError):
@@ -60,70 +73,64 @@ def _free_port() -> int:
     raise ServerStartError("no free port for the embedded Prefect server in 8000-8999")
 
 
-def _prefect_parent_dir() -> str:
-    """The folder holding the ``prefect`` package (uvicorn's ``--app-dir``), found without
-    importing the server application."""
-    spec = importlib.util.find_spec("prefect")
-    assert spec is not None and spec.origin is not None, "prefect is not installed"
-    return str(Path(spec.origin).parent.parent)
+def _refresh_prefect_settings() -> None:
+    # Prefect reads its settings once, at import; this re-reads them (os.environ included).
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
 
 
 class EmbeddedServer:
-    """One embedded Prefect server process and its API address."""
+    """One embedded Prefect server process (or the child that found an API configured)."""
 
-    def __init__(self, settings_env: dict[str, str], startup_timeout_s: float) -> None:
-        self._env = {
-            **os.environ,
-            # What Prefect's SubprocessASGIServer sets: serve the API only, in ephemeral mode.
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-            **settings_env,
-        }
+    def __init__(self, startup_timeout_s: float) -> None:
         self.startup_timeout_s = startup_timeout_s
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = self._launch()
-        self._ready = False
+        self.api_url: str | None = None
+        """The server's API address once it is ready (None if an API is configured)."""
+        self._waited = False
         atexit.register(self.stop)
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
 
     def _launch(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_parent_dir(), "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "error", "--lifespan", "on"],
-            env=self._env,
-        )  # fmt: skip
+            [sys.executable, "-m", "flows.server", str(self.port)], env={**os.environ, **SERVER_ENV}
+        )
 
     def _healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.port}/api/health"
         try:
-            with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
     def wait_ready(self) -> None:
-        """Block until the server answers its health check (at once after the first time)."""
-        if self._ready:
+        """Block until the server answers its health check, then make it this process's
+        Prefect API; return at once if the child found an API configured, or after the first
+        call."""
+        if self._waited:
             return
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process is None:
                 raise ServerStartError("the embedded Prefect server was stopped")
             code = self.process.poll()
-            if code == PORT_IN_USE_EXIT_CODE:  # another process took the port meanwhile
+            if code == API_CONFIGURED_EXIT_CODE:
+                self.process, self._waited = None, True
+                return
+            if code == STARTUP_FAILURE_EXIT_CODE:  # e.g. another process took the port
                 self.port = _free_port()
                 self.process = self._launch()
-                os.environ["PREFECT_API_URL"] = self.api_url
-                _refresh_prefect_settings()
                 continue
             if code is not None:
                 raise ServerStartError(f"the embedded Prefect server exited with code {code}")
             if self._healthy():
-                self._ready = True
+                self.api_url = f"http://127.0.0.1:{self.port}/api"
+                os.environ["PREFECT_API_URL"] = self.api_url
+                if "prefect.context" in sys.modules:
+                    _refresh_prefect_settings()
+                self._waited = True
                 return
             time.sleep(POLL_SECONDS)
         raise ServerStartError(
@@ -144,29 +151,37 @@ class EmbeddedServer:
             process.wait()
 
 
-def _refresh_prefect_settings() -> None:
-    # Prefect reads its settings once, at import; this re-reads them (os.environ included).
-    from prefect.context import refresh_global_settings_context
-
-    refresh_global_settings_context()
-
-
 def start_embedded_server() -> EmbeddedServer | None:
-    """Launch the embedded Prefect server now, unless an API is configured (then None).
+    """Launch the embedded Prefect server now, unless ``PREFECT_API_URL`` is set (then None).
 
-    Its address becomes ``PREFECT_API_URL`` in ``os.environ`` and in Prefect's settings for this
-    process, so the flow and every process started from here use it; call
-    :meth:`EmbeddedServer.wait_ready` before the flow.
+    Call :meth:`EmbeddedServer.wait_ready` before the flow (and before starting a Dask cluster,
+    whose workers need the API's address).
     """
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    timeout = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+    return EmbeddedServer(float(timeout) if timeout else DEFAULT_STARTUP_TIMEOUT_S)
+
+
+def _serve(port: int) -> int:
+    """The child: exit :data:`API_CONFIGURED_EXIT_CODE` if Prefect's settings name an API or
+    forbid ephemeral mode, else serve Prefect's application on ``port`` until stopped."""
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
-        return None
-    server = EmbeddedServer(
-        settings.to_environment_variables(exclude_unset=True),
-        startup_timeout_s=float(settings.server.ephemeral.startup_timeout_seconds),
-    )
-    os.environ["PREFECT_API_URL"] = server.api_url
-    _refresh_prefect_settings()
-    return server
+        return API_CONFIGURED_EXIT_CODE
+    import uvicorn
+
+    spec = importlib.util.find_spec("prefect")
+    assert spec is not None and spec.origin is not None
+    # uvicorn exits with STARTUP_FAILURE_EXIT_CODE itself if it cannot bind the port.
+    uvicorn.run(
+        "prefect.server.api.server:create_app", factory=True, host="127.0.0.1", port=port,
+        log_level="error", lifespan="on", app_dir=str(Path(spec.origin).parent.parent),
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(int(sys.argv[1])))

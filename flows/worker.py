@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import atexit
 import gc
+from collections.abc import Callable
 from multiprocessing.synchronize import Event as ProcessEvent
 
 from flows import cancellation
 
 
-def start(shared: ProcessEvent) -> None:
-    """Initializer: adopt the flow process's stop flag (:func:`flows.cancellation.init_worker`)
-    and import what the offloaded calls need (the model, tables, Sobol' indices and figures)
-    before the first call arrives."""
+def start(shared: ProcessEvent, warm_up: Callable[[], None] | None = None) -> None:
+    """Initializer: adopt the flow process's stop flag (:func:`flows.cancellation.init_worker`),
+    import what the offloaded calls need (the model, tables, Sobol' indices and figures) and
+    run ``warm_up`` (e.g. :func:`pipeline.compose.warm_up` of the run's scenarios) before the
+    first call arrives."""
     cancellation.init_worker(shared)
     import pipeline.compose  # noqa: F401
     import pipeline.report.drawing  # noqa: F401
+
+    if warm_up is not None:
+        warm_up()
 
     # At exit, spare the interpreter's final full garbage collection of the imported
     # libraries' objects (~0.15 s of CPU a worker, while the flow waits on its pool's shutdown);
