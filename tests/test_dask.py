@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -167,6 +168,56 @@ def test_worker_processes_start_without_prefect() -> None:
     assert flow(loaded, task_runner=task_runner("processes", workers=2))() == [
         "matplotlib", "pipeline.compose",
     ]  # fmt: skip
+
+
+def test_each_worker_process_runs_the_warm_up_before_its_first_call(tmp_path: Path) -> None:
+    """``prestart_workers(n, warm_up)``: every process runs ``warm_up`` in its initializer (the
+    CLI passes ``pipeline.compose.warm_up`` of the run's scenarios)."""
+    import functools
+    import os
+
+    from flows import runners, worker
+
+    def warmed() -> set[str]:
+        return {p.name for p in tmp_path.iterdir()}
+
+    # Path.touch of a per-process file: picklable by reference, and it names the process.
+    pool = runners._start_pool(2, functools.partial(_touch_pid_file, tmp_path))
+    try:
+        pid = pool.submit(os.getpid).result()
+        assert str(pid) in warmed()  # before the process took its first call
+        pool.submit(worker.ready).result()
+    finally:
+        pool.shutdown()  # waits for both processes: each has run its initializer
+    assert len(warmed()) == 2 and str(os.getpid()) not in warmed()
+
+
+def _touch_pid_file(folder: Path) -> None:
+    import os
+
+    (folder / str(os.getpid())).touch()
+
+
+def test_warm_up_fills_the_caches_plans_use_and_changes_no_plan() -> None:
+    from datetime import date
+
+    from pipeline.compose import plan_for, prepare_run, warm_up
+    from pipeline.spec.marginals import _beta_table
+    from pipeline.spec.request import RunRequest
+
+    prepared = prepare_run(RunRequest.checked(n_trials=10_000, as_of=date(2026, 11, 29)))
+    cold = [plan_for(s, prepared.settings, prepared.evidence) for s in prepared.scenarios]
+    _beta_table.cache_clear()
+    warm_up(prepared.scenarios, prepared.settings, prepared.evidence)
+    assert _beta_table.cache_info().currsize > 0
+    misses = _beta_table.cache_info().misses
+    warm = [plan_for(s, prepared.settings, prepared.evidence) for s in prepared.scenarios]
+    assert _beta_table.cache_info().misses == misses  # every table was already there
+    u = np.random.default_rng(7).random(4_096)
+    for a, b in zip(cold, warm, strict=True):
+        assert a.marginals.keys() == b.marginals.keys()
+        for name in a.marginals:
+            np.testing.assert_array_equal(a.marginals[name].ppf(u), b.marginals[name].ppf(u))
 
 
 @needs_dask
