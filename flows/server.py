@@ -4,10 +4,10 @@ Left to itself, Prefect starts its embedded (ephemeral) server on the flow's fir
 the flow process first imports the server application (~3 s of CPU, only to reach the class
 that launches it), then waits while the server process imports it again and starts (~5 s).
 One core works at a time, and the flow process's own imports and the worker processes' start
-come before all of it (docs/scaling.md, "Where a run's seconds go").
+come before all of it (docs/scaling.md, "Where a run's time goes").
 
 :func:`start_embedded_server` launches the server process right after the CLI's checks, without
-importing Prefect here: the child (``python -m flows.server PORT``) reads Prefect's settings
+importing Prefect here: the child (``python -m flows.server PORT PARENT_PID``) reads Prefect's settings
 and, unless an API is configured there (``PREFECT_API_URL`` in a profile, Prefect Cloud) or
 ephemeral mode is off, serves Prefect's own application the way Prefect's
 ``SubprocessASGIServer`` does (uvicorn on ``prefect.server.api.server:create_app``, ephemeral
@@ -16,7 +16,8 @@ starts its worker processes on the other core meanwhile; :meth:`EmbeddedServer.w
 called just before the flow, makes the server's address this process's ``PREFECT_API_URL``
 (worker and Dask processes started later inherit it). With ``PREFECT_API_URL`` in the
 environment nothing is launched. The server is stopped when the process exits, as Prefect's
-own is.
+own is, and it stops itself if that process is killed (SIGKILL runs no ``atexit``), which
+Prefect's own does not.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import atexit
 import importlib.util
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +45,8 @@ STARTUP_FAILURE_EXIT_CODE = 3
 API_CONFIGURED_EXIT_CODE = 10
 #: Seconds between health checks while the server starts (Prefect's own interval).
 POLL_SECONDS = 0.1
+#: Seconds between the server's checks that the process that launched it is still there.
+PARENT_POLL_SECONDS = 1.0
 #: What Prefect's SubprocessASGIServer sets for its server: the API only, in ephemeral mode.
 SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
@@ -94,7 +99,8 @@ class EmbeddedServer:
 
     def _launch(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "flows.server", str(self.port)], env={**os.environ, **SERVER_ENV}
+            [sys.executable, "-m", "flows.server", str(self.port), str(os.getpid())],
+            env={**os.environ, **SERVER_ENV},
         )
 
     def _healthy(self) -> bool:
@@ -163,9 +169,24 @@ def start_embedded_server() -> EmbeddedServer | None:
     return EmbeddedServer(float(timeout) if timeout else DEFAULT_STARTUP_TIMEOUT_S)
 
 
-def _serve(port: int) -> int:
+def _stop_with_parent(parent_pid: int) -> None:
+    """Stop this process (SIGTERM: uvicorn's graceful shutdown) once the process that launched
+    it is gone. A CLI killed with SIGKILL runs no ``atexit`` handler, and Prefect's own embedded
+    server is then left running for good (docs/dev-notes-prefect.md)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
+
+
+def _serve(port: int, parent_pid: int) -> int:
     """The child: exit :data:`API_CONFIGURED_EXIT_CODE` if Prefect's settings name an API or
-    forbid ephemeral mode, else serve Prefect's application on ``port`` until stopped."""
+    forbid ephemeral mode, else serve Prefect's application on ``port`` until stopped or until
+    the parent is gone."""
+    _stop_with_parent(parent_pid)
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
@@ -184,4 +205,4 @@ def _serve(port: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(int(sys.argv[1])))
+    sys.exit(_serve(int(sys.argv[1]), int(sys.argv[2])))

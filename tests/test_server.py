@@ -1,9 +1,10 @@
 """The embedded Prefect server launched early by the CLI (flows/server.py).
 
 The child process is replaced by tiny stand-ins where only its exit code matters; one test
-starts the real server and checks that it answers, becomes this process's API and is gone
-after ``stop``. The CLI's own use of it (a run without PREFECT_API_URL) is covered by the
-signal tests in test_reliability.py, which also check that no server outlives the CLI.
+starts the real server from a launcher process, checks that it answers and becomes the
+launcher's API, then kills the launcher with SIGKILL and checks the server stops by itself.
+The CLI's own use of it (a run without PREFECT_API_URL) is covered by the signal tests in
+test_reliability.py, which also check that no server outlives the CLI.
 """
 
 from __future__ import annotations
@@ -106,33 +107,50 @@ def test_the_child_defers_to_an_api_named_in_the_active_profile(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(PREFECT_HOME=str(tmp_path), PYTHONPATH=str(ROOT))
     result = subprocess.run(
-        [sys.executable, "-m", "flows.server", str(embedded._free_port())], env=env, cwd=ROOT,
+        [sys.executable, "-m", "flows.server", str(embedded._free_port()), str(os.getpid())],
+        env=env, cwd=ROOT,
         timeout=120, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == API_CONFIGURED_EXIT_CODE, result.stderr
 
 
-@pytest.mark.slow
-def test_the_real_server_starts_answers_and_stops(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_api_url: None
-) -> None:
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    # A settings refresh in this process would point the session's harness elsewhere.
-    monkeypatch.setattr(embedded, "_refresh_prefect_settings", lambda: None)
-    server = start_embedded_server()
-    assert server is not None
-    try:
-        started = time.monotonic()
-        server.wait_ready()
-        print(f"embedded server ready after {time.monotonic() - started:.1f} s")
-        assert server.api_url == f"http://127.0.0.1:{server.port}/api"
-        assert os.environ["PREFECT_API_URL"] == server.api_url
-        import httpx
+LAUNCHER = """
+import os, time
+from flows.server import start_embedded_server
+server = start_embedded_server()
+server.wait_ready()
+print(server.process.pid, os.environ["PREFECT_API_URL"], flush=True)
+time.sleep(300)
+"""
 
-        assert httpx.get(f"{server.api_url}/health", timeout=5).status_code == 200
-        assert httpx.get(f"{server.api_url}/admin/version", timeout=5).status_code == 200
+
+@pytest.mark.slow
+def test_the_real_server_answers_and_stops_itself_when_its_launcher_is_killed(
+    tmp_path: Path,
+) -> None:
+    """A real start (fresh database), its address exported, its API answering; then the
+    launching process is killed with SIGKILL (no atexit): the server must stop by itself."""
+    import httpx
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert launcher.stdout is not None
+        started = time.monotonic()
+        pid_text, api_url = launcher.stdout.readline().split()
+        print(f"embedded server ready after {time.monotonic() - started:.1f} s")
+        child = int(pid_text)
+        assert api_url.startswith("http://127.0.0.1:") and api_url.endswith("/api")
+        assert httpx.get(f"{api_url}/health", timeout=5).status_code == 200
+        assert httpx.get(f"{api_url}/admin/version", timeout=5).status_code == 200
     finally:
-        process = server.process
-        server.stop()
-    assert process is not None and process.poll() is not None
+        launcher.kill()
+        launcher.wait()
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the server outlived its killed launcher by 30 s"
+        time.sleep(0.2)
