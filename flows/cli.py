@@ -18,6 +18,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
@@ -422,7 +423,8 @@ def run(
             _drop_expected_tracebacks()
         with display, progress_reporting(display.progress, display.phase):
             if chosen == "threads":
-                warm()
+                with contextlib.suppress(Exception):  # only fills caches; the flow reports errors
+                    warm()
             server_ready()
             return cast(ForecastRunResult, flow(**request.flow_parameters()))
 

@@ -26,7 +26,10 @@ def start(shared: ProcessEvent, warm_up: Callable[[], None] | None = None) -> No
     import pipeline.report.drawing  # noqa: F401
 
     if warm_up is not None:
-        warm_up()
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001, S110 - it only fills caches: a task meeting the same
+            pass  # error reports it, where a failed initializer would break the whole pool
 
     # At exit, spare the interpreter's final full garbage collection of the imported
     # libraries' objects (~0.15 s of CPU a worker, while the flow waits on its pool's shutdown);

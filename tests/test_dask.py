@@ -192,6 +192,21 @@ def test_each_worker_process_runs_the_warm_up_before_its_first_call(tmp_path: Pa
     assert len(warmed()) == 2 and str(os.getpid()) not in warmed()
 
 
+def test_a_failing_warm_up_leaves_the_worker_processes_working() -> None:
+    """The warm-up only fills caches: if it raises, the pool must still take calls (a failed
+    initializer would break every process of the pool)."""
+    import functools
+    import os
+
+    from flows import runners
+
+    failing = runners._start_pool(1, functools.partial(int, "not a number"))  # ValueError
+    try:
+        assert failing.submit(os.getpid).result(timeout=60) != os.getpid()
+    finally:
+        failing.shutdown()
+
+
 def _touch_pid_file(folder: Path) -> None:
     import os
 
